@@ -1,0 +1,1 @@
+"""Classical (model-driven) infrared small target detectors; NumPy/SciPy only."""

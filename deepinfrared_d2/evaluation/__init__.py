@@ -1,0 +1,1 @@
+"""NoCo ground-truth maps and the mNoCoAP evaluator."""

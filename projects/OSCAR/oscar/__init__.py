@@ -1,0 +1,1 @@
+"""OSCAR: one-stage cascade refinement network (arXiv 2212.08472) for Detectron2."""

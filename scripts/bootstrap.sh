@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Create or reuse the virtual environment and install everything DeepInfrared-D2 needs:
+# torch + torchvision, a pure-Python Detectron2 wheel built from pb1-detectron2==0.6 with
+# compatibility patches (third_party/detectron2/build_wheel.py), the requirements and this
+# project (editable). A second run finds its stamp unchanged and returns in well under a second.
+#
+# Environment: DEEPIR_VENV (default: <repo>/.venv), PYTHON (default: python3),
+#              DETECTRON2_DATASETS (default: <repo>/datasets).
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+venv=${DEEPIR_VENV:-$root/.venv}
+py=${PYTHON:-python3}
+cd "$root"
+
+# Datasets: link the workplace copy of SIRST-V2 when no dataset is in place yet.
+datasets=${DETECTRON2_DATASETS:-$root/datasets}
+if [ ! -e "$datasets/sirst_v2" ]; then
+  for cand in "$root/../shared/data/sirst-v2"; do
+    if [ -d "$cand/mixed" ]; then
+      mkdir -p "$datasets" && ln -s "$(cd "$cand" && pwd)" "$datasets/sirst_v2"
+      echo "[bootstrap] linked $datasets/sirst_v2 -> $cand"
+    fi
+  done
+fi
+
+stamp="$venv/.deepinfrared-stamp"
+want=$(cat requirements.txt setup.py third_party/detectron2/build_wheel.py | sha256sum | cut -d' ' -f1)
+if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  exit 0
+fi
+
+echo "[bootstrap] setting up $venv (first run: about 2 minutes, ~5 GB)"
+[ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
+pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
+"${pip[@]}" install --upgrade pip setuptools wheel
+"$venv/bin/python" third_party/detectron2/build_wheel.py --out .cache/wheels --cache .cache/sdist
+"${pip[@]}" install -r requirements.txt .cache/wheels/detectron2-0.6+pure-py3-none-any.whl
+"${pip[@]}" install --no-deps -e .
+"$venv/bin/python" -c "import torch, torchvision, detectron2, deepinfrared_d2; \
+print('[bootstrap] torch', torch.__version__, '| torchvision', torchvision.__version__, \
+'| detectron2', detectron2.__version__)"
+echo "$want" > "$stamp"
