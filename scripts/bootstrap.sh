@@ -24,7 +24,7 @@ if [ ! -e "$datasets/sirst_v2" ]; then
 fi
 
 stamp="$venv/.deepinfrared-stamp"
-want=$(cat requirements.txt setup.py third_party/detectron2/build_wheel.py | sha256sum | cut -d' ' -f1)
+want=$(cat scripts/bootstrap.sh requirements.txt setup.py third_party/detectron2/build_wheel.py | sha256sum | cut -d' ' -f1)
 if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
@@ -34,7 +34,9 @@ echo "[bootstrap] setting up $venv (first run: about 2 minutes, ~5 GB)"
 pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
 "${pip[@]}" install --upgrade pip setuptools wheel
 "$venv/bin/python" third_party/detectron2/build_wheel.py --out .cache/wheels --cache .cache/sdist
-"${pip[@]}" install -r requirements.txt .cache/wheels/detectron2-0.6+pure-py3-none-any.whl
+d2whl=.cache/wheels/detectron2-0.6+pure-py3-none-any.whl
+"${pip[@]}" install -r requirements.txt "$d2whl"
+"${pip[@]}" install --no-deps --force-reinstall "$d2whl"  # a rebuilt wheel keeps its version
 "${pip[@]}" install --no-deps -e .
 "$venv/bin/python" -c "import torch, torchvision, detectron2, deepinfrared_d2; \
 print('[bootstrap] torch', torch.__version__, '| torchvision', torchvision.__version__, \

@@ -64,6 +64,19 @@ PATCHES = [
         "Probing the norm type with 1 channel builds GroupNorm(32, 1), which raises in torch>=1.13 "
         "(breaks RetinaNet/FCOS with NORM='GN').",
     ),
+    (
+        "detectron2/layers/nms.py",
+        "    return torch.ops.detectron2.nms_rotated(boxes, scores, iou_threshold)",
+        "    try:\n"
+        "        op = torch.ops.detectron2.nms_rotated\n"
+        "    except (AttributeError, RuntimeError):\n"
+        "        from detectron2 import _C\n"
+        "\n"
+        "        op = _C.nms_rotated  # pure-Python build: raises an error naming the missing op\n"
+        "    return op(boxes, scores, iou_threshold)",
+        "The rotated NMS op lives in the C++ extension: fail with the placeholder's clear message "
+        "instead of an opaque '_OpNamespace' AttributeError.",
+    ),
 ]
 
 # numpy 1.24 removed these aliases; replace them by what they always meant.
