@@ -20,20 +20,19 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import re
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
+SDIST_PROJECT = "pb1-detectron2"
 SDIST_NAME = "pb1-detectron2-0.6.tar.gz"
-SDIST_URL = (
-    "https://files.pythonhosted.org/packages/60/26/"
-    "48f5bbb7ee492696a21da23303daeecdfe3942c498a70d34108acf63b2bd/" + SDIST_NAME
-)
 SDIST_SHA256 = "5d2e9e51e523ec72f6a31cca04b0a515492e9514b773a3d134cedc0677170b29"
 WHEEL_VERSION = "0.6+pure"
 
@@ -137,14 +136,56 @@ setup(
 '''
 
 
+def index_urls() -> list[str]:
+    """The package indexes pip is configured with (env, pip config), PyPI by default.
+
+    ``pip download`` cannot fetch this sdist (its metadata declares a direct-URL extra), so the
+    file is looked up on the indexes' simple pages, as pip would.
+    """
+    urls = []
+    env = os.environ
+    if env.get("PIP_INDEX_URL"):
+        urls.append(env["PIP_INDEX_URL"])
+    listing = subprocess.run([sys.executable, "-m", "pip", "config", "list"],
+                             capture_output=True, text=True).stdout
+    conf = dict(re.findall(r"^\S*?\.?(index-url|extra-index-url)='(.*)'$", listing, re.M))
+    if "index-url" in conf:
+        urls.append(conf["index-url"])
+    if not urls:
+        from pip._internal.models.index import PyPI
+
+        urls.append(PyPI.simple_url)
+    urls += env.get("PIP_EXTRA_INDEX_URL", "").split() + conf.get("extra-index-url", "").split()
+    return list(dict.fromkeys(urls))
+
+
+def find_sdist_url() -> str:
+    """URL of ``SDIST_NAME`` on the first configured index that lists it."""
+    tried = []
+    for index in index_urls():
+        page = index.rstrip("/") + f"/{SDIST_PROJECT}/"
+        try:
+            with urllib.request.urlopen(page, timeout=60) as r:
+                html = r.read().decode("utf-8", "replace")
+        except (OSError, ValueError) as e:
+            tried.append(f"{page} ({e})")
+            continue
+        for href in re.findall(r'href="([^"]+)"', html):
+            if href.split("#")[0].endswith("/" + SDIST_NAME) or href.split("#")[0] == SDIST_NAME:
+                return urllib.parse.urljoin(page, href.split("#")[0])
+        tried.append(f"{page} (no {SDIST_NAME})")
+    sys.exit("error: could not find " + SDIST_NAME + " on any package index: " + "; ".join(tried))
+
+
 def fetch_sdist(cache: Path) -> Path:
     """Return the path of the verified sdist, downloading it into ``cache`` if needed."""
     cache.mkdir(parents=True, exist_ok=True)
     path = cache / SDIST_NAME
     if not path.exists():
-        print(f"downloading {SDIST_URL}", flush=True)
+        url = find_sdist_url()
+        print(f"downloading {url}", flush=True)
         tmp = path.with_suffix(".part")
-        with urllib.request.urlopen(SDIST_URL, timeout=120) as r, open(tmp, "wb") as f:
+        with urllib.request.urlopen(url, timeout=120) as r, open(tmp, "wb") as f:
             shutil.copyfileobj(r, f)
         tmp.rename(path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
