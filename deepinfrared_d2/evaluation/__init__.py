@@ -1,4 +1,25 @@
-"""NoCo ground-truth maps and the mNoCoAP evaluator."""
+"""NoCo ground-truth maps, the mNoCoAP metric and its Detectron2 evaluator."""
+from .box_ap import coco_box_ap
+from .evaluator import NoCoEvaluator, evaluate_records, format_results_table
+from .ground_truth import NoCoGroundTruth, load_noco_ground_truth
 from .noco_map import noco_map
+from .nocoap import NOCO_THRESHOLDS, centroids_from_boxes, evaluate_nocoap
+from .pd_fa import pd_fa
+from .results_file import ResultsFileError, load_results_file, write_results_file
 
-__all__ = ["noco_map"]
+__all__ = [
+    "NOCO_THRESHOLDS",
+    "NoCoEvaluator",
+    "NoCoGroundTruth",
+    "ResultsFileError",
+    "centroids_from_boxes",
+    "coco_box_ap",
+    "evaluate_nocoap",
+    "evaluate_records",
+    "format_results_table",
+    "load_noco_ground_truth",
+    "load_results_file",
+    "noco_map",
+    "pd_fa",
+    "write_results_file",
+]

@@ -1,0 +1,185 @@
+"""``NoCoEvaluator``: Detectron2 ``DatasetEvaluator`` for mNoCoAP, Pd/Fa and box AP."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections import OrderedDict
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+from detectron2.data import DatasetCatalog
+from detectron2.evaluation import DatasetEvaluator
+from detectron2.utils import comm
+from tabulate import tabulate
+
+from .box_ap import coco_box_ap
+from .ground_truth import NoCoGroundTruth, load_noco_ground_truth
+from .nocoap import NOCO_THRESHOLDS, centroids_from_boxes, evaluate_nocoap
+from .pd_fa import pd_fa
+from .results_file import ResultsFileError, check_record, predictions_to_records, write_results_file
+
+logger = logging.getLogger(__name__)
+
+PD_FA_SCORE_THRESHOLD = 0.5
+
+
+class NoCoEvaluator(DatasetEvaluator):
+    """Evaluate detections on a dataset with ``evaluator_type="noco"``.
+
+    Accepts, per image, ``outputs["instances"]`` with ``pred_boxes`` (XYXY_ABS, original-image
+    pixels) or ``pred_points`` ((m, 2) x, y) and ``scores``. ``evaluate()`` returns::
+
+        {"noco": {"NoCoAP10", ..., "NoCoAP90", "mNoCoAP"},
+         "irstd": {"Pd", "Fa_per_image", "Fa_per_MP", "score_threshold"},
+         "bbox": {"AP", "AP50", "AP75", "APs", "APm", "APl"}}   # box predictions only
+
+    Images that received no prediction count as images without detections. In distributed
+    runs predictions are gathered on the main process, which alone returns results.
+    """
+
+    def __init__(self, dataset_name: str, score_threshold: float = PD_FA_SCORE_THRESHOLD,
+                 output_dir: Optional[str] = None, distributed: bool = True, box_ap: bool = True,
+                 use_cache: bool = True):
+        """
+        Args:
+            score_threshold: detections scoring at least this count for Pd/Fa (not for AP).
+            output_dir: if given, ``nocoap_results.json`` and ``predictions.json`` (a results
+                file that ``tools/eval_detections.py`` reads back) are written there.
+            box_ap: also compute COCO box AP when the predictions are boxes.
+        """
+        self.dataset_name = dataset_name
+        self.score_threshold = score_threshold
+        self.output_dir = output_dir
+        self.distributed = distributed
+        self.box_ap = box_ap
+        self.use_cache = use_cache
+        self._gt: Optional[NoCoGroundTruth] = None
+        self.reset()
+
+    # -- data in -----------------------------------------------------------------------------
+    def reset(self) -> None:
+        self._predictions: Dict[str, Dict[str, Optional[np.ndarray]]] = {}
+
+    def add(self, image_id: str, scores: np.ndarray, boxes: Optional[np.ndarray] = None,
+            points: Optional[np.ndarray] = None) -> None:
+        """Add (or extend) one image's detections: scores (m,), boxes (m, 4) XYXY_ABS and/or
+        points (m, 2) in original-image pixels. With both, the point is the centroid."""
+        if boxes is None and points is None:
+            raise ValueError("NoCoEvaluator.add needs boxes or points")
+        scores = np.asarray(scores, dtype=np.float32).reshape(-1)
+        boxes = None if boxes is None else np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+        points = None if points is None else np.asarray(points, dtype=np.float32).reshape(-1, 2)
+        cur = self._predictions.get(str(image_id))
+        if cur is not None:
+            if (cur["boxes"] is None) != (boxes is None) or (cur["points"] is None) != (points is None):
+                raise ValueError(f"image {image_id!r}: mixing box and point predictions")
+            scores = np.concatenate([cur["scores"], scores])
+            boxes = None if boxes is None else np.concatenate([cur["boxes"], boxes])
+            points = None if points is None else np.concatenate([cur["points"], points])
+        self._predictions[str(image_id)] = {"scores": scores, "boxes": boxes, "points": points}
+
+    def add_records(self, records: Sequence[Dict], source: str = "results") -> None:
+        """Add results-file records (see ``results_file``); checks each record."""
+        by_image: Dict[str, List[Dict]] = OrderedDict()
+        for i, rec in enumerate(records):
+            check_record(rec, f"{source}: record {i}")
+            by_image.setdefault(str(rec["image_id"]), []).append(rec)
+        kinds = {("bbox" in r, "point" in r) for r in records}
+        if len(kinds) > 1:
+            raise ResultsFileError(f"{source}: records mix boxes and points; use one kind (a record "
+                                   "may carry both a 'point' and a 'bbox')")
+        for image_id, recs in by_image.items():
+            scores = [r["score"] for r in recs]
+            boxes = points = None
+            if "bbox" in recs[0]:
+                boxes = np.array([r["bbox"] for r in recs], dtype=np.float64)
+                boxes[:, 2:] += boxes[:, :2]
+            if "point" in recs[0]:
+                points = [r["point"] for r in recs]
+            self.add(image_id, scores, boxes=boxes, points=points)
+
+    def process(self, inputs, outputs) -> None:
+        for inp, out in zip(inputs, outputs):
+            inst = out["instances"].to("cpu")
+            scores = inst.scores.numpy()
+            boxes = inst.pred_boxes.tensor.numpy() if inst.has("pred_boxes") else None
+            points = inst.pred_points.numpy() if inst.has("pred_points") else None
+            self.add(inp["image_id"], scores, boxes=boxes, points=points)
+
+    # -- results out -------------------------------------------------------------------------
+    def ground_truth(self) -> NoCoGroundTruth:
+        """The dataset's evaluation GT (built once, cached on disk)."""
+        if self._gt is None:
+            records = DatasetCatalog.get(self.dataset_name)
+            self._gt = load_noco_ground_truth(records, self.dataset_name, use_cache=self.use_cache)
+        return self._gt
+
+    def evaluate(self) -> "OrderedDict[str, Dict[str, float]]":
+        preds = self._predictions
+        if self.distributed and comm.get_world_size() > 1:
+            comm.synchronize()
+            gathered = comm.gather(preds, dst=0)
+            if not comm.is_main_process():
+                return OrderedDict()
+            preds = {}
+            for part in gathered:
+                preds.update(part)
+        gt = self.ground_truth()
+        unknown = sorted(set(preds) - set(gt.index))
+        if unknown:
+            raise ResultsFileError(f"{len(unknown)} image id(s) not in dataset {self.dataset_name!r}, "
+                                   f"e.g. {unknown[:3]}")
+        if not preds:
+            logger.warning("NoCoEvaluator(%s): no prediction received", self.dataset_name)
+        empty = {"scores": np.zeros(0, np.float32), "boxes": None, "points": None}
+        per_image = [preds.get(i, empty) for i in gt.image_ids]
+        centroids = [self._centroids(p) for p in per_image]
+        results = OrderedDict()
+        results["noco"] = evaluate_nocoap(centroids, gt, NOCO_THRESHOLDS)
+        results["irstd"] = pd_fa(centroids, gt, self.score_threshold)
+        with_boxes = [p for p in preds.values() if p["boxes"] is not None]
+        if self.box_ap and preds and len(with_boxes) == len(preds):
+            results["bbox"] = coco_box_ap(
+                [p["boxes"] if p["boxes"] is not None else np.zeros((0, 4)) for p in per_image],
+                [p["scores"] for p in per_image], gt)
+        if self.output_dir:
+            self._save(results, gt, per_image)
+        return results
+
+    @staticmethod
+    def _centroids(p) -> np.ndarray:
+        if p["points"] is not None:
+            return np.concatenate([p["points"], p["scores"][:, None]], axis=1).astype(np.float32)
+        if p["boxes"] is None:
+            return np.zeros((0, 3), np.float32)
+        return centroids_from_boxes(p["boxes"], p["scores"])
+
+    def _save(self, results, gt: NoCoGroundTruth, per_image) -> None:
+        os.makedirs(self.output_dir, exist_ok=True)
+        records = []
+        for image_id, p in zip(gt.image_ids, per_image):
+            records += predictions_to_records(image_id, p["scores"], p["boxes"], p["points"])
+        write_results_file(os.path.join(self.output_dir, "predictions.json"), records)
+        with open(os.path.join(self.output_dir, "nocoap_results.json"), "w") as f:
+            json.dump({"dataset": self.dataset_name, **results}, f, indent=2)
+
+
+def evaluate_records(dataset_name: str, records: Sequence[Dict],
+                     score_threshold: float = PD_FA_SCORE_THRESHOLD, box_ap: bool = True,
+                     output_dir: Optional[str] = None, source: str = "results"):
+    """Evaluate results-file records on a registered dataset (see ``NoCoEvaluator``)."""
+    ev = NoCoEvaluator(dataset_name, score_threshold=score_threshold, output_dir=output_dir,
+                       distributed=False, box_ap=box_ap)
+    ev.add_records(records, source)
+    return ev.evaluate()
+
+
+def format_results_table(results: Dict[str, Dict[str, float]]) -> str:
+    """One markdown table of every figure: 9 NoCoAPs, mNoCoAP, Pd, Fa and box AP if present."""
+    rows = []
+    for task, metrics in results.items():
+        for k, v in metrics.items():
+            fmt = f"{v:.4f}" if k != "score_threshold" else f"{v:g}"
+            rows.append((task, k, fmt))
+    return tabulate(rows, headers=["task", "metric", "value"], tablefmt="pipe")
