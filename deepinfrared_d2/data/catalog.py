@@ -61,8 +61,8 @@ MASK_SUFFIX = "_pixels0.png"
 
 
 def datasets_root() -> str:
-    """Detectron2's dataset root: ``$DETECTRON2_DATASETS``, default ``datasets``."""
-    return os.path.expanduser(os.environ.get("DETECTRON2_DATASETS", "datasets"))
+    """Detectron2's dataset root, absolute: ``$DETECTRON2_DATASETS``, default ``./datasets``."""
+    return os.path.abspath(os.path.expanduser(os.environ.get("DETECTRON2_DATASETS", "datasets")))
 
 
 def sirst_v2_root() -> str:

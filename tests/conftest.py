@@ -1,0 +1,29 @@
+"""Shared fixtures: the real SIRST-V2 dataset (never mocked) and an isolated GT cache."""
+import os
+
+import pytest
+
+import deepinfrared_d2  # noqa: F401  (registers sirst_v2_* datasets)
+from deepinfrared_d2.data import sirst_v2_root
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_cache(tmp_path_factory):
+    """Keep the tests' NoCo GT cache out of the user's ~/.cache."""
+    old = os.environ.get("DEEPIR_CACHE_DIR")
+    os.environ["DEEPIR_CACHE_DIR"] = str(tmp_path_factory.mktemp("deepir-cache"))
+    yield
+    if old is None:
+        os.environ.pop("DEEPIR_CACHE_DIR", None)
+    else:
+        os.environ["DEEPIR_CACHE_DIR"] = old
+
+
+@pytest.fixture(scope="session")
+def sirst_root():
+    """Path of the real SIRST-V2 copy; the suite needs it (README: Datasets)."""
+    root = sirst_v2_root()
+    if not os.path.isdir(os.path.join(root, "mixed")):
+        pytest.fail(f"SIRST-V2 not found at {root}: run ./scripts/test.sh (it links "
+                    "../shared/data/sirst-v2) or set DETECTRON2_DATASETS")
+    return root
