@@ -1,0 +1,258 @@
+"""The OSCAR meta-architecture: backbone + FlexFPN (P2, P3) -> cascade head (spec 4-7)."""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from detectron2.config import CfgNode, configurable
+from detectron2.modeling import META_ARCH_REGISTRY, Backbone, build_backbone
+from detectron2.structures import ImageList, Instances
+from detectron2.utils.events import get_event_storage
+from torch import nn
+
+from .assignment import assign_level, grid_points, level_sides
+from .head import OSCARHead, OSCARHeadOutputs
+from .losses import diou_loss, reg_quality_focal_loss, sigmoid_focal_loss
+from .postprocess import decode_distances, oscar_detections, upsample_to_refine
+
+__all__ = ["OSCAR"]
+
+
+@META_ARCH_REGISTRY.register()
+class OSCAR(nn.Module):
+    """One-stage cascade refinement network (``MODEL.META_ARCHITECTURE = "OSCAR"``).
+
+    Input: Detectron2 batched inputs, each ``{"image": (3, H, W) uint8 tensor in INPUT.FORMAT,
+    "height", "width" (original size), "instances" (training: gt_boxes XYXY_ABS in input
+    pixels, gt_classes), "noco_map" (training: float32 (H, W) NoCo target)}``.
+    Output: training -> dict of the five losses; inference -> ``[{"instances": Instances}]``
+    with boxes in original-image pixels.
+    """
+
+    @configurable
+    def __init__(self, *, backbone: Backbone, head: OSCARHead, head_in_features: Sequence[str],
+                 refine_stride: int, coarse_stride: int, pixel_mean: Sequence[float],
+                 pixel_std: Sequence[float], num_classes: int, stride_ratio: float,
+                 coarse_side_ratio: float, focal_gamma: float, focal_alpha: float,
+                 coarse_cls_weight: float, refine_cls_weight: float, coarse_bbox_weight: float,
+                 refine_bbox_weight: float, diou_eps: float, noco_beta: float,
+                 noco_weight: float, test_score_thresh: float, test_nms_pre: int,
+                 test_nms_thresh: float, test_max_per_image: int):
+        super().__init__()
+        if refine_stride > coarse_stride:
+            raise ValueError(f"OSCAR needs refine stride <= coarse stride, got {refine_stride} > "
+                             f"{coarse_stride}")
+        self.backbone = backbone
+        self.head = head
+        self.head_in_features = list(head_in_features)
+        self.refine_stride = refine_stride
+        self.coarse_stride = coarse_stride
+        self.num_classes = num_classes
+        self.refine_side, self.coarse_side = level_sides(refine_stride, coarse_stride,
+                                                         stride_ratio, coarse_side_ratio)
+        self.focal_gamma = focal_gamma
+        self.focal_alpha = focal_alpha
+        self.coarse_cls_weight = coarse_cls_weight
+        self.refine_cls_weight = refine_cls_weight
+        self.coarse_bbox_weight = coarse_bbox_weight
+        self.refine_bbox_weight = refine_bbox_weight
+        self.diou_eps = diou_eps
+        self.noco_beta = noco_beta
+        self.noco_weight = noco_weight
+        self.test_score_thresh = test_score_thresh
+        self.test_nms_pre = test_nms_pre
+        self.test_nms_thresh = test_nms_thresh
+        self.test_max_per_image = test_max_per_image
+        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
+        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
+
+    @classmethod
+    def from_config(cls, cfg: CfgNode) -> Dict:
+        o = cfg.MODEL.OSCAR
+        backbone = build_backbone(cfg)
+        shapes = backbone.output_shape()
+        missing = [f for f in o.IN_FEATURES if f not in shapes]
+        if len(o.IN_FEATURES) != 2 or missing:
+            raise ValueError(f"MODEL.OSCAR.IN_FEATURES must name the (refine, coarse) backbone "
+                             f"outputs, got {list(o.IN_FEATURES)}; the backbone gives "
+                             f"{list(shapes)}")
+        refine, coarse = (shapes[f] for f in o.IN_FEATURES)
+        if [refine.stride, coarse.stride] != list(o.STRIDES):
+            raise ValueError(f"MODEL.OSCAR.STRIDES={list(o.STRIDES)} but the backbone gives "
+                             f"strides {[refine.stride, coarse.stride]} for {list(o.IN_FEATURES)}")
+        if refine.channels != coarse.channels:
+            raise ValueError("the refine and coarse features must have the same width")
+        head = OSCARHead(in_channels=refine.channels, feat_channels=o.FEAT_CHANNELS,
+                         num_classes=o.NUM_CLASSES, stacked_convs=o.STACKED_CONVS, norm=o.NORM,
+                         gn_groups=o.GN_GROUPS, init_std=o.HEAD_INIT_STD,
+                         scale_init=o.SCALE_INIT)
+        return {
+            "backbone": backbone, "head": head, "head_in_features": o.IN_FEATURES,
+            "refine_stride": refine.stride, "coarse_stride": coarse.stride,
+            "pixel_mean": cfg.MODEL.PIXEL_MEAN, "pixel_std": cfg.MODEL.PIXEL_STD,
+            "num_classes": o.NUM_CLASSES, "stride_ratio": o.STRIDE_RATIO,
+            "coarse_side_ratio": o.COARSE_SIDE_RATIO, "focal_gamma": o.FOCAL_LOSS_GAMMA,
+            "focal_alpha": o.FOCAL_LOSS_ALPHA, "coarse_cls_weight": o.COARSE_CLS_WEIGHT,
+            "refine_cls_weight": o.REFINE_CLS_WEIGHT, "coarse_bbox_weight": o.COARSE_BBOX_WEIGHT,
+            "refine_bbox_weight": o.REFINE_BBOX_WEIGHT, "diou_eps": o.DIOU_EPS,
+            "noco_beta": o.NOCO_LOSS_BETA, "noco_weight": o.NOCO_LOSS_WEIGHT,
+            "test_score_thresh": o.TEST_SCORE_THRESH, "test_nms_pre": o.TEST_NMS_PRE,
+            "test_nms_thresh": o.TEST_NMS_THRESH, "test_max_per_image": o.TEST_MAX_PER_IMAGE,
+        }
+
+    @property
+    def device(self) -> torch.device:
+        return self.pixel_mean.device
+
+    # ------------------------------------------------------------------ forward
+    def forward_dense(self, images: torch.Tensor) -> OSCARHeadOutputs:
+        """Dense part (backbone + neck + head) on normalised, padded images (B, 3, H, W)."""
+        features = self.backbone(images)
+        refine_feat, coarse_feat = (features[f] for f in self.head_in_features)
+        return self.head(refine_feat, coarse_feat)
+
+    def forward(self, batched_inputs: List[Dict]):
+        images = self.preprocess_image(batched_inputs)
+        outputs = self.forward_dense(images.tensor)
+        if self.training:
+            gt_instances = [x["instances"].to(self.device) for x in batched_inputs]
+            noco = self.preprocess_noco_maps(batched_inputs, images)
+            return self.losses(outputs, gt_instances, noco)
+        return self.inference(outputs, images, batched_inputs)
+
+    def preprocess_image(self, batched_inputs: List[Dict]) -> ImageList:
+        """Normalise ((x - mean) / std, float32) then pad with 0 to a multiple of the
+        backbone's size divisibility (32)."""
+        images = [(x["image"].to(self.device).float() - self.pixel_mean) / self.pixel_std
+                  for x in batched_inputs]
+        return ImageList.from_tensors(images, self.backbone.size_divisibility, pad_value=0.0)
+
+    def preprocess_noco_maps(self, batched_inputs: List[Dict], images: ImageList) -> torch.Tensor:
+        """NoCo targets padded with 0 like the images: (B, 1, Hpad, Wpad) float32."""
+        maps = [x["noco_map"].to(self.device).float()[None] for x in batched_inputs]
+        padded = ImageList.from_tensors(maps, self.backbone.size_divisibility, pad_value=0.0)
+        if padded.tensor.shape[-2:] != images.tensor.shape[-2:]:
+            raise ValueError(f"noco_map sizes {[m.shape[-2:] for m in maps]} do not match the "
+                             f"image sizes {images.image_sizes}")
+        return padded.tensor
+
+    # ------------------------------------------------------------------ training
+    def coarse_points(self, outputs: OSCARHeadOutputs) -> torch.Tensor:
+        hc, wc = outputs.coarse_logits.shape[-2:]
+        return grid_points(hc, wc, self.coarse_stride, device=outputs.coarse_logits.device)
+
+    def refine_points(self, outputs: OSCARHeadOutputs) -> torch.Tensor:
+        hr, wr = outputs.refine_logits.shape[-2:]
+        return grid_points(hr, wr, self.refine_stride, device=outputs.refine_logits.device)
+
+    def decoded_anchors(self, outputs: OSCARHeadOutputs) -> torch.Tensor:
+        """Decoded coarse boxes of every refine cell's parent coarse cell: (B, 4, Hr, Wr)."""
+        b, _, hc, wc = outputs.coarse_dists.shape
+        dists = outputs.coarse_dists.permute(0, 2, 3, 1).reshape(b, hc * wc, 4)
+        boxes = decode_distances(self.coarse_points(outputs), dists)
+        boxes = boxes.reshape(b, hc, wc, 4).permute(0, 3, 1, 2)
+        return upsample_to_refine(boxes, outputs.refine_logits.shape[-2:])
+
+    def losses(self, outputs: OSCARHeadOutputs, gt_instances: List[Instances],
+               noco_maps: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """The five OSCAR losses (spec 6.2), float32. noco_maps: (B, 1, Hpad, Wpad)."""
+        gt_boxes = [inst.gt_boxes.tensor for inst in gt_instances]
+        gt_classes = [inst.gt_classes for inst in gt_instances]
+        b, k, hr, wr = outputs.refine_logits.shape
+        num_classes = self.num_classes
+
+        # ---- coarse level: focal loss on all points, DIoU to the pseudo box at positives
+        coarse_points = self.coarse_points(outputs)
+        coarse = assign_level(coarse_points, gt_boxes, gt_classes, self.coarse_side,
+                              num_classes, regress_pseudo_box=True)
+        coarse_logits = outputs.coarse_logits.permute(0, 2, 3, 1).reshape(b, -1, k)
+        coarse_pos = coarse.labels != num_classes
+        coarse_norm = _num_pos_normaliser(coarse_pos)
+        loss_coarse_cls = self._focal(coarse_logits, coarse.labels).sum() / coarse_norm
+        coarse_dists = outputs.coarse_dists.permute(0, 2, 3, 1).reshape(b, -1, 4)
+        coarse_boxes = decode_distances(coarse_points, coarse_dists)
+        loss_coarse_bbox = self._diou_mean(coarse_boxes[coarse_pos], coarse.boxes[coarse_pos])
+
+        # ---- refine level: anchors = parent coarse predictions (not detached)
+        refine = assign_level(self.refine_points(outputs), gt_boxes, gt_classes,
+                              self.refine_side, num_classes, regress_pseudo_box=False)
+        refine_logits = outputs.refine_logits.permute(0, 2, 3, 1).reshape(b, -1, k)
+        refine_pos = refine.labels != num_classes
+        refine_norm = _num_pos_normaliser(refine_pos)
+        loss_refine_cls = self._focal(refine_logits, refine.labels).sum() / refine_norm
+        anchors = self.decoded_anchors(outputs).permute(0, 2, 3, 1).reshape(b, -1, 4)
+        deltas = outputs.refine_deltas.permute(0, 2, 3, 1).reshape(b, -1, 4)
+        pos_anchors = anchors[refine_pos]
+        refine_boxes = pos_anchors + self.refine_stride * deltas[refine_pos]
+        # Target a + s_r (g - a) / s_r, as the reference encodes/decodes it (zero net gradient).
+        fixed = pos_anchors.detach()
+        refine_targets = fixed + self.refine_stride * (
+            (refine.boxes[refine_pos] - fixed) / self.refine_stride)
+        loss_refine_bbox = self._diou_mean(refine_boxes, refine_targets)
+
+        # ---- NoCo: every refine cell, target sampled at the refine point (nearest-exact)
+        noco_targets = F.interpolate(noco_maps.float(), size=(hr, wr), mode="nearest-exact")
+        loss_noco = reg_quality_focal_loss(outputs.noco_logits, noco_targets,
+                                           self.noco_beta).mean()
+
+        _log_scalars(coarse_num_pos=float(coarse_pos.sum()),
+                     refine_num_pos=float(refine_pos.sum()))
+        return {
+            "loss_coarse_cls": self.coarse_cls_weight * loss_coarse_cls,
+            "loss_coarse_bbox": self.coarse_bbox_weight * loss_coarse_bbox,
+            "loss_refine_cls": self.refine_cls_weight * loss_refine_cls,
+            "loss_refine_bbox": self.refine_bbox_weight * loss_refine_bbox,
+            "loss_refine_noco": self.noco_weight * loss_noco,
+        }
+
+    def _focal(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """logits (B, P, K), labels (B, P) with K = background -> per-element focal loss."""
+        targets = F.one_hot(labels, self.num_classes + 1)[..., : self.num_classes]
+        return sigmoid_focal_loss(logits, targets, self.focal_gamma, self.focal_alpha)
+
+    def _diou_mean(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if pred.shape[0] == 0:
+            return pred.float().sum()  # no positive: 0, still connected to the graph
+        return diou_loss(pred, target, self.diou_eps).mean()
+
+    # ------------------------------------------------------------------ inference
+    def inference(self, outputs: OSCARHeadOutputs, images: ImageList,
+                  batched_inputs: List[Dict]) -> List[Dict[str, Instances]]:
+        """Per image: candidates on refine probability, boxes a + s_r * delta clipped to the
+        resized image and rescaled to the original size, fused score, NMS (spec 7.2)."""
+        refine_size = outputs.refine_logits.shape[-2:]
+        anchors = self.decoded_anchors(outputs)
+        coarse_up = upsample_to_refine(outputs.coarse_logits.float(), refine_size)
+        results = []
+        for i, (inputs, image_size) in enumerate(zip(batched_inputs, images.image_sizes)):
+            original = (inputs.get("height", image_size[0]), inputs.get("width", image_size[1]))
+            inst = oscar_detections(
+                outputs.refine_logits[i], outputs.refine_deltas[i], outputs.noco_logits[i],
+                coarse_up[i], anchors[i], self.refine_stride, image_size=tuple(image_size),
+                original_size=original, score_thresh=self.test_score_thresh,
+                nms_pre=self.test_nms_pre, nms_thresh=self.test_nms_thresh,
+                max_per_image=self.test_max_per_image)
+            results.append({"instances": inst})
+        return results
+
+
+def _num_pos_normaliser(positive: torch.Tensor) -> float:
+    """max(number of positives in the batch, averaged over processes, 1.0)."""
+    num_pos = positive.sum().float()
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        num_pos = num_pos.clone()
+        dist.all_reduce(num_pos)
+        num_pos = num_pos / dist.get_world_size()
+    return max(float(num_pos), 1.0)
+
+
+def _log_scalars(**values: float) -> None:
+    """Put scalars into the current EventStorage (no-op outside a trainer)."""
+    try:
+        storage = get_event_storage()
+    except AssertionError:
+        return
+    for name, value in values.items():
+        storage.put_scalar(f"oscar/{name}", value)
