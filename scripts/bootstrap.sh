@@ -31,13 +31,17 @@ fi
 
 echo "[bootstrap] setting up $venv (first run: about 2 minutes, ~5 GB)"
 [ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
-pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
-"${pip[@]}" install --upgrade pip setuptools wheel
+# pip, minus the noise of index folders this machine's pip config names but does not have.
+pip() {
+  "$venv/bin/python" -m pip --disable-pip-version-check -q "$@" 2>&1 \
+    | { grep -v "^WARNING: Location '.*' is ignored" || true; }
+}
+pip install --upgrade pip setuptools wheel
 "$venv/bin/python" third_party/detectron2/build_wheel.py --out .cache/wheels --cache .cache/sdist
 d2whl=.cache/wheels/detectron2-0.6+pure-py3-none-any.whl
-"${pip[@]}" install -r requirements.txt "$d2whl"
-"${pip[@]}" install --no-deps --force-reinstall "$d2whl"  # a rebuilt wheel keeps its version
-"${pip[@]}" install --no-deps -e .
+pip install -r requirements.txt "$d2whl"
+pip install --no-deps --force-reinstall "$d2whl"  # a rebuilt wheel keeps its version
+pip install --no-deps -e .
 "$venv/bin/python" -c "import torch, torchvision, detectron2, deepinfrared_d2; \
 print('[bootstrap] torch', torch.__version__, '| torchvision', torchvision.__version__, \
 '| detectron2', detectron2.__version__)"
