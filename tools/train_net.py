@@ -14,6 +14,7 @@ Trailing ``KEY VALUE`` pairs override the config. On a machine without CUDA,
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import torch
@@ -35,8 +36,10 @@ def setup(args):
     cfg.merge_from_file(args.config_file)
     cfg.merge_from_list(args.opts)
     if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
-        logging.getLogger(__name__).warning("CUDA is not available: using MODEL.DEVICE=cpu")
+        logging.getLogger(__name__).warning("CUDA is not available: using MODEL.DEVICE=cpu "
+                                            "and SOLVER.AMP.ENABLED=False")
         cfg.MODEL.DEVICE = "cpu"
+        cfg.SOLVER.AMP.ENABLED = False  # Detectron2's AMPTrainer needs CUDA
     cfg.freeze()
     default_setup(cfg, args)
     return cfg
@@ -45,6 +48,10 @@ def setup(args):
 def main(args):
     cfg = setup(args)
     if args.eval_only:
+        weights = cfg.MODEL.WEIGHTS
+        if not args.resume and not (weights and os.path.isfile(weights)):
+            raise FileNotFoundError(f"--eval-only needs MODEL.WEIGHTS pointing at a checkpoint file; "
+                                    f"got {weights!r}" + (" (no such file)" if weights else ""))
         model = SIRSTTrainer.build_model(cfg)
         DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(
             cfg.MODEL.WEIGHTS, resume=args.resume)
@@ -64,6 +71,9 @@ def run(args) -> int:
     except TrainingDiverged as e:
         print(f"error: {e}", file=sys.stderr)
         return 3
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 
