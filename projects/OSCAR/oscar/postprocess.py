@@ -46,7 +46,8 @@ def oscar_detections(refine_logits: torch.Tensor, refine_deltas: torch.Tensor,
     Returns:
         ``Instances(image_size=original_size)`` with ``pred_boxes`` (Boxes, XYXY_ABS, original
         pixels), ``scores`` (float32 in [0, 1], the fused score p_r * p_c * p_noco) and
-        ``pred_classes``, sorted by decreasing score.
+        ``pred_classes``, sorted by decreasing score. As in the reference, boxes are only
+        clipped: an (untrained) offset can give x2 < x1; the metric uses box centres.
     """
     num_classes = refine_logits.shape[0]
     refine_prob = refine_logits.float().sigmoid().permute(1, 2, 0).reshape(-1)  # (Hr*Wr*K,)
