@@ -1,0 +1,131 @@
+"""Method registry and the single input-validation wrapper every method goes through.
+
+A *method* maps a grey image (float64, H x W, intensities in 0-255 units) to a target map of
+the same shape (float64, larger = more target-like). Methods are registered by lower-case name
+with their published default parameters and citation; :func:`get_method` returns a
+:class:`Method` whose call validates the input once, here, for every method:
+
+* the image must be 2-D (``ValueError`` naming the shape otherwise);
+* ``uint8``/``bool``/other integer and float images are used as they are (0-255 units);
+  ``uint16`` images are scaled linearly by 255/65535 into 0-255 (documented; methods with
+  absolute constants - RIPT, PSTNN, FKRW - assume 0-255 data);
+* non-finite pixels (NaN, +-Inf) are replaced by the median of the finite pixels;
+* empty images, images with no finite pixel, constant images and images smaller than the
+  method's ``min_size`` (e.g. the patch size of the low-rank methods) give an all-zero map
+  immediately, without calling the method;
+* the output is checked to have the input's shape and any non-finite value is set to 0.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Mapping
+
+import numpy as np
+
+__all__ = ["Method", "register", "get_method", "list_methods", "prepare_image"]
+
+_REGISTRY: Dict[str, "Method"] = {}
+
+
+def prepare_image(image: Any) -> np.ndarray:
+    """Validate and convert an image to float64 (H, W) in 0-255 units (see module docstring).
+
+    Raises ``ValueError`` for anything that is not a 2-D numeric array.
+    """
+    arr = np.asarray(image)
+    if arr.ndim != 2:
+        raise ValueError(f"expected a 2-D grey image (H, W), got an array of shape {arr.shape}"
+                         + (" (convert colour images to grey first, e.g. cv2.IMREAD_GRAYSCALE)"
+                            if arr.ndim == 3 else ""))
+    if arr.dtype == np.uint16:
+        out = arr.astype(np.float64) * (255.0 / 65535.0)
+    elif arr.dtype.kind in "biuf":
+        out = arr.astype(np.float64)
+    else:
+        raise ValueError(f"expected a numeric image, got dtype {arr.dtype}")
+    if out.size and not np.isfinite(out).all():
+        finite = np.isfinite(out)
+        fill = float(np.median(out[finite])) if finite.any() else 0.0
+        out = np.where(finite, out, fill)
+    return out
+
+
+@dataclass
+class Method:
+    """A registered method: ``method(image, **overrides) -> target map (H, W) float64``.
+
+    Attributes: ``name``, ``citation``, ``description``, ``defaults`` (a copy of the default
+    keyword parameters), ``min_size`` (smaller images give an all-zero map).
+    """
+
+    name: str
+    func: Callable[..., np.ndarray]
+    citation: str
+    description: str
+    _defaults: Mapping[str, Any] = field(repr=False)
+    min_size: int = 3
+
+    @property
+    def defaults(self) -> Dict[str, Any]:
+        return dict(self._defaults)
+
+    def params(self, **overrides: Any) -> Dict[str, Any]:
+        """Defaults updated with ``overrides``; unknown names raise ``TypeError``."""
+        unknown = sorted(set(overrides) - set(self._defaults))
+        if unknown:
+            raise TypeError(f"{self.name}: unknown parameter(s) {unknown}; "
+                            f"valid: {sorted(self._defaults)}")
+        p = dict(self._defaults)
+        p.update(overrides)
+        return p
+
+    def __call__(self, image: Any, **overrides: Any) -> np.ndarray:
+        params = self.params(**overrides)
+        img = prepare_image(image)
+        h, w = img.shape
+        if img.size == 0 or min(h, w) < self.min_size or img.max() == img.min():
+            return np.zeros((h, w), np.float64)
+        out = np.asarray(self.func(img, **params), dtype=np.float64)
+        if out.shape != img.shape:
+            raise RuntimeError(f"{self.name} returned shape {out.shape} for an image of shape "
+                               f"{img.shape}")
+        if not np.isfinite(out).all():
+            out = np.where(np.isfinite(out), out, 0.0)
+        return out
+
+
+def register(name: str, citation: str, min_size: int = 3, **defaults: Any):
+    """Decorator registering ``func(image, **params)`` under ``name`` with its defaults.
+
+    The first line of the function's docstring is the method's short description.
+    """
+
+    def deco(func: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+        if name in _REGISTRY:
+            raise ValueError(f"method {name!r} is already registered")
+        doc = (func.__doc__ or "").strip().splitlines()
+        _REGISTRY[name] = Method(name=name, func=func, citation=citation,
+                                 description=doc[0] if doc else "", _defaults=defaults,
+                                 min_size=min_size)
+        return func
+
+    return deco
+
+
+def _load() -> None:
+    from . import methods  # noqa: F401  (registers everything)
+
+
+def list_methods() -> List[str]:
+    """Names of all registered methods (sorted)."""
+    _load()
+    return sorted(_REGISTRY)
+
+
+def get_method(name: str) -> Method:
+    """The registered :class:`Method` called ``name`` (case-insensitive)."""
+    _load()
+    key = name.lower()
+    if key not in _REGISTRY:
+        raise KeyError(f"unknown method {name!r}; available: {sorted(_REGISTRY)}")
+    return _REGISTRY[key]
