@@ -1,0 +1,108 @@
+"""Command line: ``python -m baselines list`` and ``python -m baselines run``.
+
+Example::
+
+    python -m baselines run --method ipi --dataset sirst_v2_test_full --output out/ipi \\
+        --workers 2 [--save-maps] [--protocol p1|p2] [--param lam=0.05]
+
+An interrupted run resumes from ``<output>/partial`` (finished images are not redone).
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import sys
+from typing import Any, Dict, List, Optional
+
+from .protocol import PROTOCOLS
+from .registry import get_method, list_methods
+
+
+def _parse_params(items: List[str]) -> Dict[str, Any]:
+    params = {}
+    for item in items:
+        if "=" not in item:
+            raise SystemExit(f"--param expects NAME=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        try:
+            params[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            params[key] = value
+    return params
+
+
+def cmd_list(_: argparse.Namespace) -> int:
+    for name in list_methods():
+        m = get_method(name)
+        defaults = ", ".join(f"{k}={v!r}" for k, v in m.defaults.items())
+        print(f"{name:10s} {m.description}")
+        print(f"{'':10s} defaults: {defaults}")
+        print(f"{'':10s} {m.citation}\n")
+    return 0
+
+
+def summary_line(summary: Dict[str, Any], results: Optional[Dict[str, Any]]) -> str:
+    parts = [f"method={summary['method']}", f"images={summary['n_images']}",
+             f"s/image(median)={summary['seconds_per_image_median']:.3f}",
+             f"s/image(mean)={summary['seconds_per_image_mean']:.3f}",
+             f"peak={summary['peak_mib_max']:.0f}MiB"]
+    if results:
+        parts = [f"mNoCoAP={results['noco']['mNoCoAP']:.4f}",
+                 f"Pd={results['irstd']['Pd']:.4f}",
+                 f"Fa/img={results['irstd']['Fa_per_image']:.4f}"] + parts
+    return "  ".join(parts)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .runner import evaluate, run_method
+    params = _parse_params(args.param)
+    summary = run_method(args.method, args.dataset, args.output, params=params,
+                         protocol=args.protocol, k=args.k, workers=args.workers,
+                         save_maps=args.save_maps, progress=not args.no_progress,
+                         limit=args.limit)
+    results = None
+    if not args.no_eval:
+        from deepinfrared_d2.evaluation import format_results_table
+        with open(os.path.join(args.output, "results.json")) as f:
+            records = json.load(f)
+        results = evaluate(args.dataset, records)
+        print(format_results_table(results))
+        summary["evaluation"] = results
+        with open(os.path.join(args.output, "run.json"), "w") as f:
+            json.dump(summary, f, indent=2)
+    print(summary_line(summary, results))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m baselines",
+                                description="Classical infrared small target detectors.")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="methods, defaults and citations").set_defaults(func=cmd_list)
+    r = sub.add_parser("run", help="run a method on a dataset and evaluate it")
+    r.add_argument("--method", required=True, choices=list_methods())
+    r.add_argument("--dataset", default="sirst_v2_test_full")
+    r.add_argument("--output", required=True)
+    r.add_argument("--workers", type=int, default=1)
+    r.add_argument("--save-maps", action="store_true", help="write float16 maps to maps/")
+    r.add_argument("--protocol", default="p1", choices=PROTOCOLS,
+                   help="map-to-point protocol of results.json (default p1)")
+    r.add_argument("--k", type=int, default=5, help="points per image (default 5)")
+    r.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a method parameter (repeatable)")
+    r.add_argument("--limit", type=int, default=None, help="only the first N images")
+    r.add_argument("--no-eval", action="store_true", help="skip the evaluation step")
+    r.add_argument("--no-progress", action="store_true")
+    r.set_defaults(func=cmd_run)
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

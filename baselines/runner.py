@@ -1,0 +1,183 @@
+"""Run one method over a dataset: per-image partial results (resumable), optional maps, the
+results JSON of ``tools/eval_detections.py`` and ``run.json`` with params and timings.
+
+Layout of ``<output>``::
+
+    run.json                 method, params, protocol, dataset, timings, peak memory
+    partial/<image_id>.json  points (and boxes) of every protocol, seconds, peak MiB
+    results.json             [{"image_id", "point": [x, y], "score", "bbox": [x, y, w, h]}]
+    maps/<image_id>.npz      (--save-maps) map / max as float16 + "scale" (the max)
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import statistics
+import time
+import tracemalloc
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .io import dataset_images, read_gray
+from .protocol import PROTOCOLS, detect_points, points_to_boxes
+from .registry import get_method
+
+__all__ = ["run_method", "collect_records", "evaluate", "process_image"]
+
+
+def _atomic_json(path: str, obj: Any) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(obj, f)
+    os.replace(tmp, path)
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, tuple):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, (np.floating, np.integer)):
+        return v.item()
+    return v
+
+
+def process_image(method_name: str, params: Dict[str, Any], image_id: str, path: str, k: int,
+                  partial_dir: str, maps_dir: Optional[str] = None) -> Dict[str, Any]:
+    """Compute one image's map, its points/boxes under every protocol, and write
+    ``partial/<image_id>.json`` (atomically). Returns the partial record."""
+    method = get_method(method_name)
+    image = read_gray(path)
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    target = method(image, **params)
+    seconds = time.perf_counter() - t0
+    peak = tracemalloc.get_traced_memory()[1] / 2 ** 20
+    tracemalloc.stop()
+    rec: Dict[str, Any] = {"image_id": image_id, "seconds": seconds, "peak_mib": peak,
+                           "shape": list(image.shape), "points": {}, "boxes": {}}
+    for proto in PROTOCOLS:
+        pts = detect_points(target, image, protocol=proto, k=k)
+        rec["points"][proto] = pts.tolist()
+        rec["boxes"][proto] = points_to_boxes(target, pts).tolist()
+    if maps_dir is not None:
+        scale = float(np.abs(target).max()) if target.size else 0.0
+        norm = target / scale if scale > 0 else target
+        np.savez_compressed(os.path.join(maps_dir, f"{image_id}.npz"),
+                            map=norm.astype(np.float16), scale=np.float64(scale))
+    _atomic_json(os.path.join(partial_dir, f"{image_id}.json"), rec)
+    return rec
+
+
+def _worker(args: Tuple) -> Dict[str, Any]:
+    return process_image(*args)
+
+
+def _load_partials(partial_dir: str, ids: Sequence[str]) -> Dict[str, Dict[str, Any]]:
+    done = {}
+    for i in ids:
+        p = os.path.join(partial_dir, f"{i}.json")
+        if os.path.isfile(p):
+            try:
+                with open(p) as f:
+                    done[i] = json.load(f)
+            except (json.JSONDecodeError, OSError):
+                pass  # a torn file (should not happen: writes are atomic): redo the image
+    return done
+
+
+def collect_records(partials: Sequence[Dict[str, Any]], protocol: str = "p1"
+                    ) -> List[Dict[str, Any]]:
+    """Results-JSON records of one protocol from partial per-image results."""
+    records = []
+    for rec in partials:
+        for (x, y, s), b in zip(rec["points"][protocol], rec["boxes"][protocol]):
+            records.append({"image_id": rec["image_id"], "point": [float(x), float(y)],
+                            "score": float(s), "bbox": [float(v) for v in b]})
+    return records
+
+
+def run_method(method_name: str, dataset: str, output: str,
+               params: Optional[Dict[str, Any]] = None, protocol: str = "p1", k: int = 5,
+               workers: int = 1, save_maps: bool = False, progress: bool = True,
+               limit: Optional[int] = None) -> Dict[str, Any]:
+    """Run ``method_name`` on every image of ``dataset``; resume from ``<output>/partial``.
+
+    Returns the run summary (also written to ``<output>/run.json``); ``results.json`` holds
+    the records of ``protocol``. Refuses to resume a run made with other parameters.
+    """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; use one of {PROTOCOLS}")
+    method = get_method(method_name)
+    full_params = method.params(**(params or {}))
+    images = dataset_images(dataset)
+    if limit is not None:
+        images = images[:limit]
+    ids = [i for i, _ in images]
+    partial_dir = os.path.join(output, "partial")
+    maps_dir = os.path.join(output, "maps") if save_maps else None
+    os.makedirs(partial_dir, exist_ok=True)
+    if maps_dir:
+        os.makedirs(maps_dir, exist_ok=True)
+    run_file = os.path.join(output, "run.json")
+    config = {"method": method.name, "params": {a: _jsonable(b) for a, b in full_params.items()},
+              "dataset": dataset, "k": k}
+    if os.path.isfile(run_file):
+        with open(run_file) as f:
+            old = json.load(f)
+        mismatch = [key for key in config if old.get(key) != config[key]]
+        if mismatch:
+            raise ValueError(f"{output} holds a run with different {mismatch} "
+                             f"({ {m: old.get(m) for m in mismatch} }); use a new --output")
+    _atomic_json(run_file, {**config, "protocol": protocol, "status": "running"})
+    done = _load_partials(partial_dir, ids)
+    todo = [(i, p) for i, p in images if i not in done]
+    t_start = time.time()
+    tasks = [(method.name, full_params, i, p, k, partial_dir, maps_dir) for i, p in todo]
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=len(ids), initial=len(ids) - len(todo), desc=method.name, unit="img",
+                   dynamic_ncols=True)
+    try:
+        if workers > 1 and len(tasks) > 1:
+            # one BLAS thread per worker process (set before the children import numpy)
+            for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+                os.environ.setdefault(var, "1")
+            ctx = mp.get_context("spawn")
+            with ctx.Pool(workers) as pool:
+                for rec in pool.imap_unordered(_worker, tasks):
+                    done[rec["image_id"]] = rec
+                    if bar is not None:
+                        bar.update(1)
+        else:
+            for task in tasks:
+                rec = _worker(task)
+                done[rec["image_id"]] = rec
+                if bar is not None:
+                    bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    partials = [done[i] for i in ids]
+    records = collect_records(partials, protocol)
+    _atomic_json(os.path.join(output, "results.json"), records)
+    secs = [r["seconds"] for r in partials]
+    summary = {**config, "protocol": protocol, "status": "done", "n_images": len(ids),
+               "n_records": len(records), "workers": workers,
+               "seconds_per_image_median": statistics.median(secs),
+               "seconds_per_image_mean": statistics.fmean(secs),
+               "seconds_per_image_max": max(secs), "seconds_total_method": sum(secs),
+               "wall_seconds_this_session": time.time() - t_start,
+               "resumed_images": len(ids) - len(todo),
+               "peak_mib_max": max(r["peak_mib"] for r in partials),
+               "citation": method.citation}
+    _atomic_json(run_file, summary)
+    return summary
+
+
+def evaluate(dataset: str, records: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """mNoCoAP / Pd / Fa of results records with the project's evaluator (imports
+    ``deepinfrared_d2``, hence detectron2, here and only here)."""
+    from deepinfrared_d2.evaluation import evaluate_records
+    return evaluate_records(dataset, records)
