@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Convert a ResNet / OSCAR checkpoint on disk into OSCAR's Detectron2 key format.
+
+    python tools/convert_pretrained.py resnet18.pth out/r18_flex.pkl            # torchvision
+    python tools/convert_pretrained.py resnet18.pth out/r18_flex.pkl --no-deep-stem
+    python tools/convert_pretrained.py oscar_mmdet_epoch_9.pth out/oscar.pth   # reference
+
+Sources (``--source auto`` decides from the keys):
+- torchvision ResNet state dict (``resnet18-*.pth``): ``layer1..layer4`` map one to one to
+  ``backbone.bottom_up.layer*``; the single 7x7 ``conv1``/``bn1`` stem maps to ``stem.0`` /
+  ``stem.1`` only with ``--no-deep-stem`` (``MODEL.FLEX_RESNET.DEEP_STEM False``). With the deep
+  stem (the paper's setting) there is no counterpart: the deep stem stays randomly initialised,
+  as do the FPN and the head. ``fc.*`` is dropped.
+- a reference mmdet OSCAR checkpoint (``state_dict`` with ``backbone.``/``neck.``/
+  ``bbox_head.`` keys, spec 4.5): every key maps (``neck.*_convs.I.conv.*`` lose ``.conv``).
+
+Output: ``.pkl`` (Detectron2 format: numpy arrays under "model", ``matching_heuristics``
+off) or ``.pth`` (``{"model": state_dict}``); load it with ``MODEL.WEIGHTS``. Nothing is
+downloaded.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import pickle
+import sys
+
+import torch
+
+from oscar.convert import convert_mmdet_oscar, convert_torchvision_resnet, detect_source
+
+
+def load_state_dict(path: str):
+    """State dict of a checkpoint file (raw, or under "state_dict" / "model")."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    for key in ("state_dict", "model"):
+        if isinstance(ckpt, dict) and key in ckpt and isinstance(ckpt[key], dict):
+            ckpt = ckpt[key]
+            break
+    if not isinstance(ckpt, dict) or not all(torch.is_tensor(v) for v in ckpt.values()):
+        raise SystemExit(f"error: {path} does not hold a state dict of tensors")
+    return ckpt
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("input", help="checkpoint on disk (.pth)")
+    parser.add_argument("output", help="converted checkpoint (.pkl or .pth)")
+    parser.add_argument("--source", choices=("auto", "torchvision", "mmdet"), default="auto")
+    parser.add_argument("--no-deep-stem", dest="deep_stem", action="store_false",
+                        help="the target model uses the 7x7 stem (DEEP_STEM False)")
+    args = parser.parse_args(argv)
+
+    state = load_state_dict(args.input)
+    source = detect_source(state) if args.source == "auto" else args.source
+    if source == "torchvision":
+        converted, skipped = convert_torchvision_resnet(state, deep_stem=args.deep_stem)
+    else:
+        converted, skipped = convert_mmdet_oscar(state)
+    if not converted:
+        raise SystemExit(f"error: no key of {args.input} maps to an OSCAR key ({source} source)")
+
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    if args.output.endswith(".pkl"):
+        blob = {"model": {k: v.numpy() for k, v in converted.items()},
+                "__author__": "deepinfrared_d2 convert_pretrained", "matching_heuristics": False}
+        with open(args.output, "wb") as f:
+            pickle.dump(blob, f)
+    else:
+        torch.save({"model": converted}, args.output)
+    print(f"{source}: converted {len(converted)} tensors -> {args.output}")
+    if skipped:
+        print(f"not converted ({len(skipped)}): {', '.join(skipped)}")
+    if source == "torchvision" and args.deep_stem:
+        print("note: the deep stem (backbone.bottom_up.stem.*), the FPN and the head keep their "
+              "random initialisation")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
