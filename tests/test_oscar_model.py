@@ -192,3 +192,21 @@ def test_configs_load(name):
         assert (cfg.SOLVER.WARMUP_ITERS, cfg.SOLVER.WARMUP_FACTOR) == (1000, 1e-6)
     else:
         assert cfg.INPUT.TARGET_CROP.ENABLED and cfg.INPUT.RESIZE_MODE_TEST == "none"
+
+
+def test_benchmark_tool_reports_params_and_gflops(capsys):
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location("benchmark_models", "tools/benchmark_models.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    tool.main(["--config-file", CONFIGS[128], "--input-size", "512", "512", "--no-timing",
+               "--json"])
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["params"] == PARAMS[128][3]
+    assert result["params_without_unused_fpn_convs"] == PARAMS_WITHOUT_UNUSED[128]
+    assert round(result["gflops"], 2) == GFLOPS_512[128]
+    # default: the test-time resize of a 512 x 640 image -> 600 x 750, padded to 608 x 768
+    assert tool.network_input_size(make_cfg(128), None, (512, 640)) == (600, 750)
+    assert tool.padded((600, 750), 32) == (608, 768)
