@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections import defaultdict
 
 import cv2
 import numpy as np
@@ -21,40 +20,9 @@ from tqdm import tqdm
 
 import deepinfrared_d2  # noqa: F401
 from detectron2.data import DatasetCatalog
-from deepinfrared_d2.data import DatasetFileError, read_gray, read_image_bgr
-from deepinfrared_d2.evaluation import ResultsFileError, load_results_file, noco_map
-from deepinfrared_d2.evaluation.ground_truth import record_boxes
-from deepinfrared_d2.utils.visualize import draw_sirst_picture
-
-
-def detections_by_image(records):
-    """image_id -> (points (m, 2), scores (m,), boxes (m, 4) or None), best first."""
-    grouped = defaultdict(list)
-    for r in records:
-        grouped[str(r["image_id"])].append(r)
-    out = {}
-    for image_id, recs in grouped.items():
-        recs.sort(key=lambda r: -r["score"])
-        boxes = None
-        if all("bbox" in r for r in recs):
-            boxes = np.array([r["bbox"] for r in recs], dtype=np.float64)
-            boxes[:, 2:] += boxes[:, :2]
-        if all("point" in r for r in recs):
-            points = np.array([r["point"] for r in recs], dtype=np.float64)
-        else:
-            points = (boxes[:, :2] + boxes[:, 2:]) / 2
-        out[image_id] = (points, [r["score"] for r in recs], boxes)
-    return out
-
-
-def render(record, detections=None, top_k: int = 10) -> np.ndarray:
-    """Picture of one dataset record, with up to ``top_k`` detections."""
-    boxes = record_boxes(record)
-    noco = noco_map(read_gray(record["file_name"]), boxes) if len(boxes) else None
-    points = scores = det_boxes = None
-    if detections is not None:
-        points, scores, det_boxes = (d[:top_k] if d is not None else None for d in detections)
-    return draw_sirst_picture(read_image_bgr(record["file_name"]), boxes, noco, points, scores, det_boxes)
+from deepinfrared_d2.data import DatasetFileError
+from deepinfrared_d2.evaluation import ResultsFileError, load_results_file
+from deepinfrared_d2.utils.visualize import detections_by_image, render_record
 
 
 def main(argv=None) -> int:
@@ -86,7 +54,7 @@ def main(argv=None) -> int:
         records = records[: args.num]
     os.makedirs(args.output_dir, exist_ok=True)
     for r in tqdm(records, desc="pictures"):
-        pic = render(r, dets.get(r["image_id"], (np.zeros((0, 2)), [], None)) if args.results else None,
+        pic = render_record(r, dets.get(r["image_id"], (np.zeros((0, 2)), [], None)) if args.results else None,
                      args.top_k)
         cv2.imwrite(os.path.join(args.output_dir, f"{r['image_id']}.png"), pic)
     print(f"wrote {len(records)} pictures to {args.output_dir}")

@@ -5,10 +5,15 @@ in) followed by a row of magnified crops centred on each GT target.
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections import defaultdict
+from typing import Dict, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
+
+from ..data.image_io import read_gray, read_image_bgr
+from ..evaluation.ground_truth import record_boxes
+from ..evaluation.noco_map import noco_map
 
 GT_COLOR = (0, 255, 0)  # BGR
 DET_COLOR = (0, 0, 255)
@@ -78,3 +83,35 @@ def draw_sirst_picture(bgr: np.ndarray, gt_boxes: np.ndarray, noco: Optional[np.
     width = max(full.shape[1], strip.shape[1])
     pad = lambda a: np.pad(a, ((0, 4), (0, width - a.shape[1]), (0, 0)))  # noqa: E731
     return np.concatenate([pad(full), pad(strip)], axis=0)
+
+
+def detections_by_image(records: Sequence[Dict]) -> Dict[str, Tuple]:
+    """Results-file records grouped per image: image_id -> (points (m, 2), scores (m,),
+    boxes (m, 4) XYXY_ABS or None), best score first."""
+    grouped = defaultdict(list)
+    for r in records:
+        grouped[str(r["image_id"])].append(r)
+    out = {}
+    for image_id, recs in grouped.items():
+        recs.sort(key=lambda r: -r["score"])
+        boxes = None
+        if all("bbox" in r for r in recs):
+            boxes = np.array([r["bbox"] for r in recs], dtype=np.float64)
+            boxes[:, 2:] += boxes[:, :2]
+        if all("point" in r for r in recs):
+            points = np.array([r["point"] for r in recs], dtype=np.float64)
+        else:
+            points = (boxes[:, :2] + boxes[:, 2:]) / 2
+        out[image_id] = (points, [r["score"] for r in recs], boxes)
+    return out
+
+
+def render_record(record: Dict, detections=None, top_k: int = 10) -> np.ndarray:
+    """Picture of one dataset record (GT, NoCo map) with up to ``top_k`` detections
+    ``(points, scores, boxes)``."""
+    boxes = record_boxes(record)
+    noco = noco_map(read_gray(record["file_name"]), boxes) if len(boxes) else None
+    points = scores = det_boxes = None
+    if detections is not None:
+        points, scores, det_boxes = (d[:top_k] if d is not None else None for d in detections)
+    return draw_sirst_picture(read_image_bgr(record["file_name"]), boxes, noco, points, scores, det_boxes)

@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""The main job: a classical detector on SIRST-V2, judged by the mNoCoAP evaluator.
+
+With no arguments it runs the white Top-Hat baseline (5x5, protocol P1) on every image of
+``sirst_v2_test_full`` at native resolution, evaluates the detections with ``NoCoEvaluator``
+(mNoCoAP, the nine NoCoAPs, Pd/Fa, box AP), prints the table and writes under ``output/main/``:
+
+    <method>/results.json   the detections (results-file format of tools/eval_detections.py)
+    <method>/run.json       parameters, timings and the metrics
+    metrics.json            the metrics table as JSON
+    pictures/<id>.png       a few images with GT boxes, NoCo map and the detections (red)
+
+Re-running resumes: finished images are not recomputed. Example::
+
+    python tools/main.py --method mpcm --dataset sirst_v2_test_v1 --workers 2
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import cv2
+
+import baselines
+import deepinfrared_d2  # noqa: F401  (registers sirst_v2_*)
+from baselines.runner import run_method
+from detectron2.data import DatasetCatalog
+from deepinfrared_d2.data import DatasetFileError
+from deepinfrared_d2.evaluation import evaluate_records, format_results_table, load_results_file
+from deepinfrared_d2.utils.visualize import detections_by_image, render_record
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--method", default="tophat", choices=baselines.list_methods())
+    ap.add_argument("--dataset", default="sirst_v2_test_full")
+    ap.add_argument("--output", default="output/main")
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--pictures", type=int, default=6,
+                    help="pictures to draw: two thirds with targets, the rest backgrounds")
+    return ap.parse_args(argv)
+
+
+def pick_pictures(records, n: int):
+    """The first images with targets and the first backgrounds, about 2:1."""
+    with_targets = [r for r in records if r["annotations"]]
+    backgrounds = [r for r in records if not r["annotations"]]
+    k = min(len(with_targets), n - n // 3)
+    return with_targets[:k] + backgrounds[: n - k]
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    t0 = time.time()
+    run_dir = os.path.join(args.output, args.method)
+    try:
+        records = DatasetCatalog.get(args.dataset)
+        print(f"[main] {args.method} on {args.dataset} ({len(records)} images, "
+              f"{sum(not r['annotations'] for r in records)} without target)", flush=True)
+        summary = run_method(args.method, args.dataset, run_dir, workers=args.workers)
+        detections = load_results_file(os.path.join(run_dir, "results.json"))
+        results = evaluate_records(args.dataset, detections)
+    except (DatasetFileError, KeyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(format_results_table(results))
+    print(f"[main] {summary['seconds_per_image_median']:.3f} s/image (median), "
+          f"{len(detections)} detections, protocol {summary['protocol']}")
+    with open(os.path.join(args.output, "metrics.json"), "w") as f:
+        json.dump({"method": args.method, "dataset": args.dataset, **results}, f, indent=2)
+
+    pic_dir = os.path.join(args.output, "pictures")
+    os.makedirs(pic_dir, exist_ok=True)
+    by_image = detections_by_image(detections)
+    for r in pick_pictures(records, args.pictures):
+        pic = render_record(r, by_image.get(r["image_id"]), top_k=5)
+        cv2.imwrite(os.path.join(pic_dir, f"{r['image_id']}.png"), pic)
+    print(f"[main] metrics: {os.path.join(args.output, 'metrics.json')}; pictures: {pic_dir}; "
+          f"{time.time() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
