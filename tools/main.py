@@ -48,8 +48,8 @@ def pick_pictures(records, n: int):
     """The first images with targets and the first backgrounds, about 2:1."""
     with_targets = [r for r in records if r["annotations"]]
     backgrounds = [r for r in records if not r["annotations"]]
-    k = min(len(with_targets), n - n // 3)
-    return with_targets[:k] + backgrounds[: n - k]
+    n_bg = min(len(backgrounds), n // 3)
+    return with_targets[: n - n_bg] + backgrounds[:n_bg]
 
 
 def main(argv=None) -> int:
