@@ -6,7 +6,8 @@ Differences from ``DefaultTrainer``:
   datasets (``COCOEvaluator(use_fast_impl=False)`` for COCO-style ones);
 - AdamW and the per-epoch poly schedule (``deepinfrared_d2.engine.optimizer/schedule``);
 - optional best-checkpoint saving on an evaluation metric, refused on test splits;
-- a non-finite loss stops training with ``TrainingDiverged`` naming the last good checkpoint.
+- a non-finite loss stops training with ``TrainingDiverged`` naming the last good checkpoint;
+- checkpoints include the optimizer state, so ``--resume`` restores it (v0.6 did not).
 """
 from __future__ import annotations
 
@@ -69,6 +70,22 @@ class SIRSTTrainer(DefaultTrainer):
         self.max_iter = cfg.SOLVER.MAX_ITER
         self.cfg = cfg
         self.register_hooks(self.build_hooks())
+
+    # Detectron2 v0.6's DefaultTrainer checkpoints the iteration and the hooks (LR scheduler)
+    # but not the inner trainer: the optimizer (and AMP grad scaler) state was lost on
+    # --resume. Later Detectron2 versions fix it the same way.
+    def state_dict(self):
+        ret = super().state_dict()
+        ret["_trainer"] = self._trainer.state_dict()
+        return ret
+
+    def load_state_dict(self, state_dict):
+        super().load_state_dict(state_dict)
+        if "_trainer" in state_dict:
+            self._trainer.load_state_dict(state_dict["_trainer"])
+        else:
+            logger.warning("checkpoint has no optimizer state (saved by an older trainer): "
+                           "the optimizer restarts from scratch")
 
     @classmethod
     def build_optimizer(cls, cfg, model):

@@ -61,6 +61,11 @@ class FlexFPN(Backbone):
             if isinstance(m, nn.Conv2d):
                 nn.init.xavier_uniform_(m.weight, gain=1.0)
                 nn.init.zeros_(m.bias)
+        for i, m in enumerate(self.fpn_convs):
+            if i not in self.out_inds:
+                # Never used, never trained: frozen, so that optimizers skip them and
+                # DistributedDataParallel does not wait for their gradients.
+                m.requires_grad_(False)
 
     @property
     def size_divisibility(self) -> int:
