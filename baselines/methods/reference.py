@@ -101,3 +101,69 @@ def ipi_reference(image: np.ndarray, patch: int = 50, step: int = 10,
             if values[y][x]:
                 out[y, x] = np.median(values[y][x])
     return np.maximum(out, 0.0)
+
+
+def _ten2mat(x: np.ndarray, mode: int) -> np.ndarray:
+    """MATLAB ten2mat: mode ``mode`` first, others ascending, column-major reshape."""
+    order = [mode] + [i for i in range(x.ndim) if i != mode]
+    return np.reshape(np.transpose(x, order), (x.shape[mode], -1), order="F")
+
+
+def _mat2ten(m: np.ndarray, shape, mode: int) -> np.ndarray:
+    order = [mode] + [i for i in range(len(shape)) if i != mode]
+    t = np.reshape(m, [shape[i] for i in order], order="F")
+    return np.transpose(t, np.argsort(order))
+
+
+def _patch_tensor(image: np.ndarray, p: int, s: int):
+    rows, cols = dai_corners(image.shape[0], p, s), dai_corners(image.shape[1], p, s)
+    corners = [(r, c) for c in cols for r in rows]  # column-major, as Dai's gen_patch_ten
+    t = np.zeros((p, p, len(corners)))
+    for k, (r, c) in enumerate(corners):
+        t[:, :, k] = image[r:r + p, c:c + p]
+    return t, corners
+
+
+def ript_reference(image: np.ndarray, patch: int = 30, step: int = 10, lam_l: float = 0.7,
+                   mu_factor: float = 5.0, h: float = 1.0, rho: float = 1.5,
+                   tol: float = 1e-7, max_iter: int = 1000, info: Optional[Dict] = None
+                   ) -> np.ndarray:
+    """RIPT target image, straightforward implementation: (p, p, n3) tensor built with a
+    loop, full SVD of each of the three unfoldings per iteration, loop reconstruction."""
+    image = np.asarray(image, np.float64)
+    f, corners = _patch_tensor(image, patch, step)
+    l1, l2 = structure_tensor_eigs(image, 1.2, 2.0)
+    w_img = np.exp(h * mat2gray(l1 - l2))
+    w_s, _ = _patch_tensor(w_img, patch, step)
+    lam = lam_l / np.sqrt(min(f.shape))
+    mu = mu_factor * np.std(f, ddof=1)
+    t = np.zeros_like(f)
+    lams = [np.zeros_like(f) for _ in range(3)]
+    bs = [f.copy() for _ in range(3)]
+    wt = w_s
+    prev = f.size
+    it = 0
+    for it in range(1, max_iter + 1):
+        for i in range(3):
+            u, s, vt = np.linalg.svd(_ten2mat(f + mu * lams[i] - t, i), full_matrices=False)
+            bs[i] = _mat2ten(u @ np.diag(np.maximum(s - mu, 0)) @ vt, f.shape, i)
+        t = np.maximum(sum(f + mu * lams[i] - bs[i] for i in range(3)) / 3
+                       - wt * mu * lam / 3, 0)
+        wt = w_s / (np.abs(t) + 0.01)
+        for i in range(3):
+            lams[i] = lams[i] - (bs[i] + t - f) / mu
+        mu = mu / rho
+        b = sum(bs) / 3
+        err = np.linalg.norm(f - b - t) / np.linalg.norm(f)
+        count = int(np.sum(t > 0))
+        if err < tol or count == prev:
+            break
+        prev = count
+    if info is not None:
+        info.update(iterations=it)
+    acc = np.zeros(image.shape)
+    cnt = np.zeros(image.shape)
+    for k, (r, c) in enumerate(corners):
+        acc[r:r + patch, c:c + patch] += t[:, :, k]
+        cnt[r:r + patch, c:c + patch] += 1
+    return acc / np.maximum(cnt, 1)

@@ -1,0 +1,176 @@
+"""Every method finds a known small target on a cluttered synthetic image; the registry's
+input validation; patch utilities; partial SVD; fast IPI / RIPT equal their references."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import baselines
+from baselines.methods import patches as P
+from baselines.methods.reference import ipi_reference, ript_reference
+from baselines.methods.svd import PartialSVD, gram_triplets
+
+ALL = baselines.list_methods()
+# image size per method: IPI/NIPPS need enough 50x50 patches for their solvers to move
+SIZE = {"ipi": 128}
+# plateau-type responses (max / top-K of a 9x9 cell): the arg-max may sit up to 4 px away
+TOLERANCE = {"rlcm": 4}
+
+
+def synthetic(size, target, seed=1, amp=100.0):
+    """Smooth sinusoidal clutter + noise + a bright line + a Gaussian (sigma 1) target."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(float)
+    bg = 80 + 30 * np.sin(xx / 11.0 + 0.4) + 20 * np.cos(yy / 7.0 + xx / 23.0 + 1.3)
+    bg += rng.normal(0, 3, (size, size))
+    bg[10:size - 10, size // 4:size // 4 + 2] += 25
+    ty, tx = target
+    bg += amp * np.exp(-((yy - ty) ** 2 + (xx - tx) ** 2) / 2.0)
+    return np.clip(bg, 0, 255)
+
+
+def test_core_methods_registered_with_defaults_and_citations():
+    assert set(baselines.CORE_METHODS) <= set(ALL)
+    for name in ALL:
+        m = baselines.get_method(name)
+        assert m.name == name and isinstance(m.defaults, dict) and m.defaults
+        assert len(m.citation) > 30 and m.description
+    assert baselines.get_method("IPI").defaults["patch"] == 50
+    with pytest.raises(KeyError, match="available"):
+        baselines.get_method("nope")
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("seed", [1, 2])
+def test_top_point_within_2px_of_target(name, seed):
+    size = SIZE.get(name, 160)
+    ty, tx = size // 2 - 7, size // 2 + 9
+    image = synthetic(size, (ty, tx), seed=seed)
+    s = baselines.get_method(name)(image)
+    assert s.shape == image.shape and s.dtype == np.float64 and np.isfinite(s).all()
+    pts = baselines.detect_points(s, k=1)
+    assert len(pts) == 1, f"{name} found nothing"
+    x, y = pts[0, :2]
+    tol = TOLERANCE.get(name, 2)
+    assert abs(x - tx) <= tol and abs(y - ty) <= tol, (name, (x, y), (tx, ty))
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_bad_inputs_give_zero_maps_or_clear_errors(name):
+    m = baselines.get_method(name)
+    with pytest.raises(ValueError, match=r"\(4, 5, 3\)"):
+        m(np.zeros((4, 5, 3)))
+    with pytest.raises(ValueError, match="2-D"):
+        m(np.zeros(7))
+    for img in (np.zeros((0, 0)), np.zeros((0, 9)), np.full((64, 64), 7.0),
+                np.full((64, 64), np.nan), np.ones((1, 300)), np.ones((300, 1)) * np.arange(300)[:, None],
+                np.arange(6.0).reshape(2, 3)):
+        out = m(img)
+        assert out.shape == img.shape and not out.any()
+    with pytest.raises(TypeError, match="unknown parameter"):
+        m(np.zeros((10, 10)), not_a_param=1)
+
+
+@pytest.mark.parametrize("name", ["mpcm", "tophat", "lcm", "ipi", "pstnn"])
+def test_nan_pixels_replaced_and_uint16_scaled(name):
+    size = SIZE.get(name, 160)
+    ty, tx = size // 2 - 7, size // 2 + 9
+    image = np.rint(synthetic(size, (ty, tx))).astype(np.uint8)
+    m = baselines.get_method(name)
+    ref = m(image)
+    np.testing.assert_allclose(m(image.astype(np.uint16) * 257), ref, rtol=1e-9, atol=1e-9)
+    holed = image.astype(np.float64)
+    holed[5:8, 5:8] = np.nan
+    holed[20, 30] = np.inf
+    out = m(holed)
+    assert np.isfinite(out).all()
+    x, y = baselines.detect_points(out, k=1)[0, :2]
+    assert abs(x - tx) <= 2 and abs(y - ty) <= 2
+
+
+def test_overrides_change_the_result():
+    image = synthetic(96, (40, 57))
+    m = baselines.get_method("tophat")
+    assert not np.array_equal(m(image), m(image, size=9))
+
+
+def test_import_does_not_load_torch_or_detectron2():
+    code = ("import sys, baselines, baselines.methods, baselines.runner; baselines.list_methods();"
+            "print('torch' in sys.modules, 'detectron2' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_patch_grids():
+    assert P.gao_corners(75, 50, 10).tolist() == [0, 10, 20]
+    assert P.dai_corners(75, 50, 10).tolist() == [0, 10, 20, 25]
+    assert P.dai_corners(50, 50, 10).tolist() == [0]
+    assert P.dai_corners(130, 40, 40).tolist() == [0, 40, 80, 90]
+    assert len(P.gao_corners(40, 50, 10)) == 0
+
+
+def test_patch_extraction_and_reconstruction():
+    rng = np.random.default_rng(0)
+    img = rng.random((67, 81))
+    for conv, order in (("gao", "row"), ("dai", "col")):
+        rows, cols = P.patch_grid(img.shape, 20, 7, conv)
+        pt = P.extract_patches(img, rows, cols, 20, order=order)
+        r0, c0 = (rows[1], cols[0]) if order == "col" else (rows[0], cols[1])
+        np.testing.assert_array_equal(pt[1], img[r0:r0 + 20, c0:c0 + 20])
+        rec = P.reconstruct_mean(pt, img.shape, rows, cols, order=order)
+        covered = np.zeros(img.shape, bool)
+        for r in rows:
+            for c in cols:
+                covered[r:r + 20, c:c + 20] = True
+        np.testing.assert_allclose(rec[covered], img[covered])
+        assert not rec[~covered].any()
+    # median reconstruction against a brute-force per-pixel median
+    rows, cols = P.patch_grid(img.shape, 20, 7, "gao")
+    pt = P.extract_patches(img, rows, cols, 20) + rng.random((len(rows) * len(cols), 20, 20))
+    med = P.reconstruct_median(pt, img.shape, rows, cols, 7)
+    k = 0
+    vals = {}
+    for r in rows:
+        for c in cols:
+            for y in range(20):
+                for x in range(20):
+                    vals.setdefault((r + y, c + x), []).append(pt[k, y, x])
+            k += 1
+    brute = np.zeros(img.shape)
+    for (y, x), v in vals.items():
+        brute[y, x] = np.median(v)
+    np.testing.assert_allclose(med, brute)
+
+
+@pytest.mark.parametrize("shape", [(300, 40), (40, 300)])
+def test_partial_svd_returns_every_value_above_threshold(shape):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((shape[0], 12)) @ rng.standard_normal((12, shape[1]))
+    x += 0.01 * rng.standard_normal(shape)
+    s_true = np.linalg.svd(x, compute_uv=False)
+    thr = 0.5 * (s_true[11] + s_true[12])
+    for trip, r in (PartialSVD().triplets(x, thr), gram_triplets(x, thr)):
+        u, s, vt = trip
+        assert r == 12 and len(s) == 12
+        np.testing.assert_allclose(s, s_true[:12], rtol=1e-8)
+        np.testing.assert_allclose((u * s) @ vt, (lambda a: (a[0][:, :12] * a[1][:12]) @ a[2][:12])(
+            np.linalg.svd(x, full_matrices=False)), atol=1e-8)
+    u, s, vt = PartialSVD().svt(x, thr, keep=3)
+    np.testing.assert_allclose(s[:3], s_true[:3], rtol=1e-8)
+    np.testing.assert_allclose(s[3:], s_true[3:12] - thr, rtol=1e-7)
+
+
+def test_fast_ipi_matches_reference():
+    image = synthetic(128, (57, 73))
+    fast = baselines.get_method("ipi")(image)
+    ref = ipi_reference(image)
+    assert np.unravel_index(fast.argmax(), fast.shape) == np.unravel_index(ref.argmax(), ref.shape)
+    np.testing.assert_allclose(fast, ref, atol=1e-3 * ref.max())
+
+
+def test_fast_ript_matches_reference():
+    image = synthetic(96, (41, 57))
+    fast = baselines.get_method("ript")(image)
+    ref = ript_reference(image)
+    np.testing.assert_allclose(fast, ref, atol=1e-8 * ref.max())

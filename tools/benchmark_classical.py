@@ -1,0 +1,100 @@
+#!/usr/bin/env python
+"""Benchmark the classical baselines on a split: one markdown table.
+
+    python tools/benchmark_classical.py --dataset sirst_v2_test_full --workers 2 \
+        --output out/benchmark_classical
+
+Columns: method | mNoCoAP | published | diff | Pd | Fa/image | s/image (median) | peak memory,
+plus mNoCoAP under the other protocol. Each method runs through ``baselines.runner`` into
+``<output>/<method>`` and therefore resumes when interrupted. The table is also written to
+``<output>/table.md`` (rewritten after every method).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Dict, List
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from baselines import CORE_METHODS, PUBLISHED_MNOCOAP, PROTOCOLS  # noqa: E402
+from baselines.runner import collect_records, evaluate, run_method  # noqa: E402
+
+
+def _fmt(v, digits=3) -> str:
+    return "—" if v is None else f"{v:.{digits}f}"
+
+
+def build_table(rows: List[Dict], protocol: str, other: str) -> str:
+    head = (f"| method | mNoCoAP ({protocol.upper()}) | published | diff | Pd | Fa/image | "
+            f"s/image (median) | peak memory (MiB) | mNoCoAP ({other.upper()}) |")
+    lines = [head, "|" + "---|" * 9]
+    for r in rows:
+        pub = PUBLISHED_MNOCOAP.get(r["method"])
+        diff = None if pub is None else r["mnocoap"] - pub
+        lines.append(
+            f"| {r['method']} | {_fmt(r['mnocoap'])} | {_fmt(pub)} | "
+            f"{'—' if diff is None else f'{diff:+.3f}'} | {_fmt(r['pd'])} | {_fmt(r['fa'])} | "
+            f"{_fmt(r['s_median'], 3)} | {r['peak_mib']:.0f} | {_fmt(r['mnocoap_other'])} |")
+    pubs = [r for r in rows if r["method"] in PUBLISHED_MNOCOAP]
+    if len(pubs) >= 2:
+        ours = [r["method"] for r in sorted(pubs, key=lambda r: -r["mnocoap"])]
+        theirs = sorted((r["method"] for r in pubs), key=lambda m: -PUBLISHED_MNOCOAP[m])
+        lines += ["", f"Ranking measured:  {' > '.join(ours)}",
+                  f"Ranking published: {' > '.join(theirs)}"]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dataset", default="sirst_v2_test_full")
+    ap.add_argument("--methods", default=",".join(CORE_METHODS),
+                    help="comma-separated method names (default: the 11 core methods)")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--output", default="out/benchmark_classical")
+    ap.add_argument("--protocol", default="p1", choices=PROTOCOLS)
+    ap.add_argument("--k", type=int, default=5)
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args()
+    other = [p for p in PROTOCOLS if p != args.protocol][0]
+    methods = [m.strip().lower() for m in args.methods.split(",") if m.strip()]
+    os.makedirs(args.output, exist_ok=True)
+    rows = []
+    t0 = time.time()
+    for name in methods:
+        out = os.path.join(args.output, name)
+        summary = run_method(name, args.dataset, out, protocol=args.protocol, k=args.k,
+                             workers=args.workers, progress=not args.no_progress)
+        with open(os.path.join(out, "results.json")) as f:
+            records = json.load(f)
+        res = evaluate(args.dataset, records)
+        partials = []
+        for i in sorted(os.listdir(os.path.join(out, "partial"))):
+            with open(os.path.join(out, "partial", i)) as f:
+                partials.append(json.load(f))
+        res_other = evaluate(args.dataset, collect_records(partials, other))
+        rows.append({"method": name, "mnocoap": res["noco"]["mNoCoAP"],
+                     "pd": res["irstd"]["Pd"], "fa": res["irstd"]["Fa_per_image"],
+                     "s_median": summary["seconds_per_image_median"],
+                     "s_total": summary["seconds_total_method"],
+                     "peak_mib": summary["peak_mib_max"],
+                     "mnocoap_other": res_other["noco"]["mNoCoAP"]})
+        table = build_table(rows, args.protocol, other)
+        with open(os.path.join(args.output, "table.md"), "w") as f:
+            f.write(table + "\n")
+        with open(os.path.join(args.output, "rows.json"), "w") as f:
+            json.dump(rows, f, indent=2)
+        print(f"[{name}] mNoCoAP={rows[-1]['mnocoap']:.4f} "
+              f"method time {summary['seconds_total_method']:.0f} s", flush=True)
+    print(build_table(rows, args.protocol, other))
+    total = sum(r["s_total"] for r in rows)
+    print(f"\nsum of per-image method times: {total / 60:.1f} min; wall time of this "
+          f"invocation: {(time.time() - t0) / 60:.1f} min (workers={args.workers})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
