@@ -2,9 +2,11 @@
 
 Speed-ups over the straightforward port (``baselines.methods.reference``), same algorithm:
 the patch-image is built transposed (patches x p^2) as one copy of a strided view; the
-low-rank iterate A is kept in factored form (U, s, V); singular value thresholding uses a
-warm-started randomised partial SVD that returns every singular value above the threshold;
-dense updates run in place in preallocated buffers; the stopping criterion uses
+dense updates reuse preallocated buffers (no page faults from fresh temporaries); singular value thresholding uses a
+warm-started randomised partial SVD (low ranks) or the Gram-matrix eigendecomposition
+restricted to eigenvalues above thr^2 (high ranks), both returning every singular value above
+the threshold; the last iteration before the rank-cap stop skips the SVD vectors (only the
+rank is needed); the stopping criterion uses
 ||S_A||^2 + ||S_E||^2 = 2 ||(A_new - Y_A) - (E_new - Y_E)||^2 (valid for tau = 2).
 """
 from __future__ import annotations
@@ -33,35 +35,32 @@ def apg_rpca(d: np.ndarray, lam: float, tol: float = 1e-6, max_iter: int = 1000,
     mu, mu_bar = float(sv[1]), 0.005 * float(sv[3])
     e = np.zeros_like(d)
     e_prev = np.zeros_like(d)
+    a_cur = np.zeros_like(d)
+    a_prev = np.zeros_like(d)
     h = np.empty_like(d)
     g = np.empty_like(d)
-    empty = (np.zeros((m, 0)), np.zeros(0), np.zeros((0, n)))
-    a_cur, a_prev = empty, empty
     t_k = t_km1 = 1.0
     svd = PartialSVD()
+    cap = int(np.floor(0.3 * min(m, n)))  # rank_a > 0.3 min(m, n) stops the solver
     pre_rank, pre_card, counter = 0, 0, 0
-    reason, it = "max_iter", 0
+    reason, it, card, rank_a = "max_iter", 0, 0, 0
     t0 = time.perf_counter()
-    card = 0
     for it in range(1, max_iter + 1):
         beta = (t_km1 - 1.0) / t_k
-        # H = D - Y_E with Y_E = E + beta (E - E_prev)
+        # H = D - Y_E, with Y_E = E + beta (E - E_prev)
         np.subtract(e, e_prev, out=h)
         h *= -beta
         h -= e
         h += d
-        # Y_A (factored) and G_A = (Y_A + H) / 2
-        uy = np.hstack([a_cur[0], a_prev[0]])
-        sy = np.concatenate([(1.0 + beta) * a_cur[1], -beta * a_prev[1]])
-        vty = np.vstack([a_cur[2], a_prev[2]])
-        low_rank(uy, sy, vty, out=g)
+        # G_A = Y_A - (Y_A + Y_E - D) / 2 = (Y_A + H) / 2, with Y_A = A + beta (A - A_prev)
+        np.subtract(a_cur, a_prev, out=g)
+        g *= beta
+        g += a_cur
         g += h
         g *= 0.5
         thr_a = mu / TAU
-        cap = int(np.floor(0.3 * min(m, n)))  # rank_a > 0.3 min(m, n) stops the solver
         trip, rank_a = svd.triplets(g, thr_a, max_rank=cap)
-        a_new = None if trip is None else (trip[0], trip[1] - thr_a, trip[2])
-        # G_E = D - G_A; E_new = soft(G_E, lam mu / tau)  (written into e_prev's buffer)
+        # G_E = Y_E - (Y_A + Y_E - D) / 2 = D - G_A; E_new = soft(G_E, lam mu / 2)
         np.subtract(d, g, out=g)
         thr_e = lam * mu / TAU
         np.clip(g, -thr_e, thr_e, out=e_prev)
@@ -70,20 +69,21 @@ def apg_rpca(d: np.ndarray, lam: float, tol: float = 1e-6, max_iter: int = 1000,
         card = int(np.count_nonzero(e_new))
         if info is not None:
             info.setdefault("trace", []).append((rank_a, card, round(time.perf_counter() - t0, 2)))
-        if a_new is None:  # rank cap reached: E_new is final, A_new is never used
-            reason = "rank_cap"
+        if trip is None:  # rank cap reached: E_new is final and A_new would never be used
             e = e_new
+            reason = "rank_cap"
             break
-        # stopping criterion: W = (A_new - Y_A) - (E_new - Y_E) = A_new - E_new + 2 G_E - D
-        low_rank(*a_new, out=h)
-        h -= e_new
+        a_new = low_rank(trip[0], trip[1] - thr_a, trip[2], out=a_prev)
+        # stopping criterion, tau = 2: ||S_A||^2 + ||S_E||^2 = 2 ||W||^2 with
+        # W = (A_new - Y_A) - (E_new - Y_E) = A_new - E_new + 2 G_E - D
+        np.subtract(a_new, e_new, out=h)
         h += g
         h += g
         h -= d
         num = np.sqrt(2.0 * float(np.dot(h.ravel(), h.ravel())))
-        fro = np.sqrt(float(np.sum(a_new[1] ** 2)) + float(np.dot(e_new.ravel(), e_new.ravel())))
-        crit = num / (TAU * max(1.0, fro))
-        converged = crit <= tol
+        fro = np.sqrt(float(np.sum((trip[1] - thr_a) ** 2))
+                      + float(np.dot(e_new.ravel(), e_new.ravel())))
+        converged = num / (TAU * max(1.0, fro)) <= tol
         if converged:
             reason = "tol"
         mu = max(0.9 * mu, mu_bar)
@@ -98,13 +98,10 @@ def apg_rpca(d: np.ndarray, lam: float, tol: float = 1e-6, max_iter: int = 1000,
             counter = 0
             pre_card = card
         pre_rank = rank_a
-        if rank_a > 0.3 * min(m, n) and not converged:
-            converged, reason = True, "rank_cap"
         if converged:
             break
     if info is not None:
-        info.update(iterations=it, rank=rank_a if reason == "rank_cap" else pre_rank,
-                    card=card, stop=reason)
+        info.update(iterations=it, rank=rank_a, card=card, stop=reason)
     return e
 
 

@@ -36,7 +36,8 @@ def top_singular_values(x: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
 
 
 def gram_triplets(x: np.ndarray, thr: float, keep: int = 0,
-                  max_rank: Optional[int] = None) -> Tuple[Optional[Triplet], int]:
+                  max_rank: Optional[int] = None, expected_rank: int = 0
+                  ) -> Tuple[Optional[Triplet], int]:
     """Exact triplets with singular value > thr (and the ``keep`` largest) of x (n, m) via the
     Gram matrix of its smaller side. Returns (triplets, rank); triplets is None when
     ``max_rank`` is given and exceeded (only eigenvalues computed then)."""
@@ -49,7 +50,14 @@ def gram_triplets(x: np.ndarray, thr: float, keep: int = 0,
         if rank > max_rank:
             return None, rank
     t2 = thr * thr
-    w, v = sla.eigh(small, driver="evr", check_finite=False, subset_by_value=(t2, np.inf))
+    if expected_rank > 0.3 * k:  # most of the spectrum: divide and conquer on everything
+        w, v = np.linalg.eigh(small)
+        sel = w > t2
+        if sel.sum() < min(keep, k):
+            sel[k - min(keep, k):] = True
+        w, v = w[sel], v[:, sel]
+    else:
+        w, v = sla.eigh(small, driver="evr", check_finite=False, subset_by_value=(t2, np.inf))
     if len(w) < min(keep, k):
         w, v = sla.eigh(small, driver="evr", check_finite=False,
                         subset_by_index=(k - min(keep, k), k - 1))
@@ -116,7 +124,7 @@ class PartialSVD:
             rand, gram = self._costs(n, m, l)
             if l >= min(n, m) or rand >= gram:
                 trip, r = gram_triplets(x, thr, keep, max_rank if (
-                    max_rank is not None and k > 0.8 * max_rank) else None)
+                    max_rank is not None and k > 0.8 * max_rank) else None, expected_rank=k)
                 if trip is None:
                     return None, r
                 u, s, vt = trip
