@@ -34,18 +34,41 @@ def build_table(rows: List[Dict], protocol: str, other: str) -> str:
     lines = [head, "|" + "---|" * 9]
     for r in rows:
         pub = PUBLISHED_MNOCOAP.get(r["method"])
+        if r.get("incomplete"):
+            lines.append(f"| {r['method']} | not finished ({r['incomplete']}) | {_fmt(pub)} | — "
+                         f"| — | — | {_fmt(r['s_median'], 3)} | {r['peak_mib']:.0f} | — |")
+            continue
         diff = None if pub is None else r["mnocoap"] - pub
         lines.append(
             f"| {r['method']} | {_fmt(r['mnocoap'])} | {_fmt(pub)} | "
             f"{'—' if diff is None else f'{diff:+.3f}'} | {_fmt(r['pd'])} | {_fmt(r['fa'])} | "
             f"{_fmt(r['s_median'], 3)} | {r['peak_mib']:.0f} | {_fmt(r['mnocoap_other'])} |")
-    pubs = [r for r in rows if r["method"] in PUBLISHED_MNOCOAP]
+    pubs = [r for r in rows if r["method"] in PUBLISHED_MNOCOAP and not r.get("incomplete")]
     if len(pubs) >= 2:
         ours = [r["method"] for r in sorted(pubs, key=lambda r: -r["mnocoap"])]
         theirs = sorted((r["method"] for r in pubs), key=lambda m: -PUBLISHED_MNOCOAP[m])
         lines += ["", f"Ranking measured:  {' > '.join(ours)}",
                   f"Ranking published: {' > '.join(theirs)}"]
     return "\n".join(lines)
+
+
+def _unfinished_row(name: str, out: str, dataset: str):
+    """None when the run in ``out`` is complete, else a row describing its progress."""
+    from baselines.io import dataset_images
+    n = len(dataset_images(dataset))
+    pdir = os.path.join(out, "partial")
+    parts = []
+    if os.path.isdir(pdir):
+        for i in os.listdir(pdir):
+            if i.endswith(".json"):
+                with open(os.path.join(pdir, i)) as f:
+                    parts.append(json.load(f))
+    if len(parts) >= n:
+        return None
+    secs = sorted(p["seconds"] for p in parts)
+    return {"method": name, "incomplete": f"{len(parts)}/{n} images, "
+            f"{sum(secs) / 60:.0f} min so far", "s_median": secs[len(secs) // 2] if secs else None,
+            "peak_mib": max((p["peak_mib"] for p in parts), default=0.0), "s_total": sum(secs)}
 
 
 def main() -> int:
@@ -58,6 +81,9 @@ def main() -> int:
     ap.add_argument("--protocol", default="p1", choices=PROTOCOLS)
     ap.add_argument("--k", type=int, default=5)
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--report-only", action="store_true",
+                    help="compute nothing: tabulate finished runs, list unfinished ones with "
+                    "their progress")
     args = ap.parse_args()
     other = [p for p in PROTOCOLS if p != args.protocol][0]
     methods = [m.strip().lower() for m in args.methods.split(",") if m.strip()]
@@ -66,6 +92,11 @@ def main() -> int:
     t0 = time.time()
     for name in methods:
         out = os.path.join(args.output, name)
+        if args.report_only:
+            row = _unfinished_row(name, out, args.dataset)
+            if row is not None:
+                rows.append(row)
+                continue
         summary = run_method(name, args.dataset, out, protocol=args.protocol, k=args.k,
                              workers=args.workers, progress=not args.no_progress)
         with open(os.path.join(out, "results.json")) as f:
@@ -87,7 +118,7 @@ def main() -> int:
             f.write(table + "\n")
         with open(os.path.join(args.output, "rows.json"), "w") as f:
             json.dump(rows, f, indent=2)
-        print(f"[{name}] mNoCoAP={rows[-1]['mnocoap']:.4f} "
+        print(f"[{name}] mNoCoAP={rows[-1]['mnocoap']:.4f} "  # noqa: E501
               f"method time {summary['seconds_total_method']:.0f} s", flush=True)
     print(build_table(rows, args.protocol, other))
     total = sum(r["s_total"] for r in rows)

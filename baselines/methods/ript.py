@@ -29,7 +29,7 @@ def svt_mode(x: np.ndarray, mode: int, thr: float) -> np.ndarray:
     axes = _MODE_AXES[mode]
     xt = np.ascontiguousarray(x.transpose(axes))
     mat = xt.reshape(xt.shape[0], -1)
-    (u, s, vt), _ = gram_triplets(mat, thr)
+    (u, s, vt), _ = gram_triplets(mat, thr, expected_rank=min(mat.shape))
     out = low_rank(u, np.maximum(s - thr, 0.0), vt).reshape(xt.shape)
     return out.transpose(_inverse(axes))
 

@@ -7,13 +7,29 @@ from scipy import ndimage as ndi
 from ..registry import register
 
 
-def local_difference(image: np.ndarray, L: int = 4) -> np.ndarray:
-    """D = max_k [max(A_k - A_L, 0)]^2, A_k = (2k+1)^2 mean (k < L), A_L = (2L+1)^2 mean."""
-    outer = ndi.uniform_filter(image, size=2 * L + 1, mode="nearest")
+def local_difference(image: np.ndarray, L: int = 4, variant: str = "mgdwe") -> np.ndarray:
+    """Multiscale gray difference; A_k = (2k+1)^2 mean (replicate border), k = 1..L.
+
+    ``"mgdwe"``: D = max_{k<L} [max(A_k - A_L, 0)]^2 (bright-target sign test).
+    ``"unsigned"``: the third-party approximation, D = max_{k<L} (A_k - A_L)^2 /
+    (max_k A_k - min_k A_k)^2 over k = 1..L (no sign test; 0 where the range is 0).
+    """
+    means = [ndi.uniform_filter(image, size=2 * k + 1, mode="nearest") for k in range(1, L + 1)]
+    outer = means[-1]
     d = np.zeros_like(image)
-    for k in range(1, L):
-        diff = np.maximum(ndi.uniform_filter(image, size=2 * k + 1, mode="nearest") - outer, 0.0)
+    for a in means[:-1]:
+        diff = a - outer
+        if variant == "mgdwe":
+            np.maximum(diff, 0.0, out=diff)
         np.maximum(d, diff * diff, out=d)
+    if variant == "unsigned":
+        rng = np.max(means, axis=0) - np.min(means, axis=0)
+        den = rng * rng
+        out = np.zeros_like(d)
+        np.divide(d, den, out=out, where=den > 0)
+        return out
+    if variant != "mgdwe":
+        raise ValueError(f"unknown WLDM variant {variant!r}: use 'mgdwe' or 'unsigned'")
     return d
 
 
@@ -47,11 +63,14 @@ def weighted_local_entropy(levels: np.ndarray, m: int = 2, n: int = 2) -> np.nda
 @register("wldm", citation="H. Deng, X. Sun, M. Liu, C. Ye, X. Zhou, \"Small infrared target "
           "detection based on weighted local difference measure,\" IEEE Trans. Geosci. Remote "
           "Sens., 54(7):4204-4214, 2016. (Reconstructed after the authors' MGDWE, IEEE TAES "
-          "52(1):60-72, 2016; low confidence, see spec 3.3.)", L=4, m=2, n=2)
-def wldm(image: np.ndarray, L: int = 4, m: int = 2, n: int = 2) -> np.ndarray:
+          "52(1):60-72, 2016; low confidence, see spec 3.3.)", L=4, m=2, n=2, variant="mgdwe")
+def wldm(image: np.ndarray, L: int = 4, m: int = 2, n: int = 2,
+         variant: str = "mgdwe") -> np.ndarray:
     """WLDM: multiscale local difference (inner 3..2L-1 vs outer 2L+1) x weighted entropy.
 
     The entropy uses the integer grey levels (image rounded and clipped to 0-255).
+    ``variant``: difference term, "mgdwe" (sign-tested, default) or "unsigned" (third-party
+    MATLAB approximation, see :func:`local_difference`).
     """
     levels = np.clip(np.rint(image), 0, 255).astype(np.uint8)
-    return local_difference(image, L) * weighted_local_entropy(levels, m, n)
+    return local_difference(image, L, variant) * weighted_local_entropy(levels, m, n)
