@@ -18,7 +18,7 @@ with their published default parameters and citation; :func:`get_method` returns
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping
+from typing import Any, Callable, Dict, List, Mapping, Union
 
 import numpy as np
 
@@ -55,7 +55,8 @@ class Method:
     """A registered method: ``method(image, **overrides) -> target map (H, W) float64``.
 
     Attributes: ``name``, ``citation``, ``description``, ``defaults`` (a copy of the default
-    keyword parameters), ``min_size`` (smaller images give an all-zero map).
+    keyword parameters), ``min_size`` (images whose smaller side is below it give an all-zero
+    map; an int, or the name of the parameter holding it, e.g. "patch").
     """
 
     name: str
@@ -63,7 +64,7 @@ class Method:
     citation: str
     description: str
     _defaults: Mapping[str, Any] = field(repr=False)
-    min_size: int = 3
+    min_size: Union[int, str] = 3
 
     @property
     def defaults(self) -> Dict[str, Any]:
@@ -83,7 +84,8 @@ class Method:
         params = self.params(**overrides)
         img = prepare_image(image)
         h, w = img.shape
-        if img.size == 0 or min(h, w) < self.min_size or img.max() == img.min():
+        min_size = params[self.min_size] if isinstance(self.min_size, str) else self.min_size
+        if img.size == 0 or min(h, w) < max(int(min_size), 3) or img.max() == img.min():
             return np.zeros((h, w), np.float64)
         out = np.asarray(self.func(img, **params), dtype=np.float64)
         if out.shape != img.shape:
@@ -94,7 +96,7 @@ class Method:
         return out
 
 
-def register(name: str, citation: str, min_size: int = 3, **defaults: Any):
+def register(name: str, citation: str, min_size: Union[int, str] = 3, **defaults: Any):
     """Decorator registering ``func(image, **params)`` under ``name`` with its defaults.
 
     The first line of the function's docstring is the method's short description.

@@ -174,3 +174,11 @@ def test_fast_ript_matches_reference():
     fast = baselines.get_method("ript")(image)
     ref = ript_reference(image)
     np.testing.assert_allclose(fast, ref, atol=1e-8 * ref.max())
+
+
+def test_min_size_follows_the_patch_parameter():
+    image = synthetic(64, (30, 30))
+    m = baselines.get_method("ipi")
+    assert not m(image[:45]).any()  # smaller than the 50 px patch: zero map, no solver call
+    out = m(image[:45], patch=30)
+    assert out.shape == (45, 64) and np.isfinite(out).all()

@@ -69,7 +69,7 @@ def ialm_pssv(d: np.ndarray, lam: float, n_keep: int, tol: float = 1e-7, max_ite
 
 @register("nipps", citation="Y. Dai, Y. Wu, Y. Song, J. Guo, \"Non-negative infrared patch-image "
           "model: Robust target-background separation via partial sum minimization of singular "
-          "values,\" Infrared Physics & Technology, 81:182-194, 2017.", min_size=50,
+          "values,\" Infrared Physics & Technology, 81:182-194, 2017.", min_size="patch",
           patch=50, step=10, lam_l=2.0, ratio=0.005, tol=1e-7, max_iter=1000)
 def nipps(image: np.ndarray, patch: int = 50, step: int = 10, lam_l: float = 2.0,
           ratio: float = 0.005, tol: float = 1e-7, max_iter: int = 1000) -> np.ndarray:
