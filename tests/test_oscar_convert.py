@@ -1,4 +1,5 @@
 """tools/convert_pretrained.py: torchvision ResNet and reference (mmdet) keys -> OSCAR keys."""
+import importlib.util
 import re
 import subprocess
 import sys
@@ -44,13 +45,18 @@ def test_cli_writes_a_loadable_detectron2_checkpoint(tmp_path):
     tv = torchvision.models.resnet18(weights=None)
     src = tmp_path / "resnet18.pth"
     torch.save(tv.state_dict(), src)
+    # .pkl through the command line, .pth in-process
+    res = subprocess.run([sys.executable, "tools/convert_pretrained.py", str(src),
+                          str(tmp_path / "r18.pkl")], capture_output=True, text=True, check=True)
+    assert "deep stem" in res.stdout
+    spec = importlib.util.spec_from_file_location("convert_pretrained",
+                                                  "tools/convert_pretrained.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    assert tool.main([str(src), str(tmp_path / "r18.pth")]) == 0
     for name in ("r18.pkl", "r18.pth"):
-        out = tmp_path / name
-        res = subprocess.run([sys.executable, "tools/convert_pretrained.py", str(src), str(out)],
-                             capture_output=True, text=True, check=True)
-        assert "deep stem" in res.stdout
         model = build(deep_stem=True)
-        DetectionCheckpointer(model).load(str(out))
+        DetectionCheckpointer(model).load(str(tmp_path / name))
         assert torch.equal(model.backbone.bottom_up.layer3[1].conv2.weight,
                            tv.layer3[1].conv2.weight)
 

@@ -21,13 +21,12 @@ from detectron2.structures import Boxes, Instances
 import deepinfrared_d2  # noqa: F401  (registers the datasets)
 from deepinfrared_d2.data import read_image_bgr
 from deepinfrared_d2.data.mapper import NoCoDatasetMapper
+from deepinfrared_d2.evaluation import NoCoEvaluator
 from oscar import add_oscar_config
 
 CROP = 64
 NUM_IMAGES = 4
 DATASET = "oscar_test_overfit4"
-
-NoCoEvaluator = pytest.importorskip("deepinfrared_d2.evaluation").NoCoEvaluator
 
 
 @pytest.fixture(autouse=True, scope="module")
