@@ -7,7 +7,10 @@ from detectron2.config import CfgNode as CN
 
 
 def add_deepinfrared_config(cfg: CN) -> None:
-    """Add the shared solver/test keys (idempotent)."""
+    """Add the shared solver/test keys and the NoCo mapper's INPUT keys (idempotent)."""
+    from .data.mapper import add_noco_mapper_config  # SIRSTTrainer's mapper reads them
+
+    add_noco_mapper_config(cfg)
     if hasattr(cfg.SOLVER, "OPTIMIZER"):
         return
     s = cfg.SOLVER

@@ -6,4 +6,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$root/scripts/bootstrap.sh"
 cd "$root"
+# OpenMP threads sleep instead of spin-waiting: with 2 cores shared with data-loader workers,
+# spinning made small ops up to 30x slower (must be set before Python starts).
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 exec "${DEEPIR_VENV:-$root/.venv}/bin/python" tools/main.py "$@"
