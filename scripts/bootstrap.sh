@@ -42,6 +42,9 @@ d2whl=.cache/wheels/detectron2-0.6+pure-py3-none-any.whl
 pip install -r requirements.txt "$d2whl"
 pip install --no-deps --force-reinstall "$d2whl"  # a rebuilt wheel keeps its version
 pip install --no-deps -e .
+# Test-only cross-check of the pixel-level Pd/Fa (tests/test_mask_pd_fa.py). Its metadata pins
+# numpy<2, which would downgrade numpy under opencv; its code runs on numpy 2, so no deps.
+pip install --no-deps pyirstdmetrics==1.0.2
 "$venv/bin/python" -c "import torch, torchvision, detectron2, deepinfrared_d2; \
 print('[bootstrap] torch', torch.__version__, '| torchvision', torchvision.__version__, \
 '| detectron2', detectron2.__version__)"

@@ -4,7 +4,7 @@ from .evaluator import NoCoEvaluator, evaluate_records, format_results_table
 from .ground_truth import NoCoGroundTruth, load_noco_ground_truth
 from .noco_map import noco_map
 from .nocoap import NOCO_THRESHOLDS, centroids_from_boxes, evaluate_nocoap
-from .pd_fa import pd_fa
+from .pd_fa import mask_pd_fa, pd_fa
 from .results_file import ResultsFileError, load_results_file, write_results_file
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "load_noco_ground_truth",
     "load_results_file",
     "noco_map",
+    "mask_pd_fa",
     "pd_fa",
     "write_results_file",
 ]
