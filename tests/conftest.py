@@ -27,3 +27,15 @@ def sirst_root():
         pytest.fail(f"SIRST-V2 not found at {root}: run ./scripts/test.sh (it links "
                     "../shared/data/sirst-v2) or set DETECTRON2_DATASETS")
     return root
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Small tensors: one intra-op thread (spin-waiting OpenMP threads are slow on a shared
+    2-core machine). Use with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

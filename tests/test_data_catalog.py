@@ -9,6 +9,8 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.structures import BoxMode
 from PIL import Image
 
+from helpers import sirst_copy
+
 from deepinfrared_d2.data import (
     DatasetFileError,
     load_sirst_v2,
@@ -91,26 +93,13 @@ def test_every_png_mode_decodes_to_bgr_for_the_model_and_luma_for_the_metric(sir
         assert np.abs(gray - luma).max() <= 1.0, mode
 
 
-def _mini_root(tmp_path, sirst_root, ids):
-    """A SIRST-V2-shaped copy of a few real images (symlinks) to break on purpose."""
-    root = tmp_path / "sirst_v2"
-    for sub in ("mixed", "annotations/bboxes", "annotations/masks", "splits"):
-        (root / sub).mkdir(parents=True)
-    for i in ids:
-        for sub, name in (("mixed", f"{i}.png"), ("annotations/bboxes", f"{i}.xml"),
-                          ("annotations/masks", f"{i}_pixels0.png")):
-            os.symlink(os.path.join(sirst_root, sub, name), root / sub / name)
-    (root / "splits" / "s.txt").write_text("\n".join(ids) + "\n")
-    return root
-
-
 def _with_target(n=2):
     return [r["image_id"] for r in DatasetCatalog.get("sirst_v2_test_full") if r["annotations"]][:n]
 
 
 def test_bad_input_raises_errors_naming_the_file(tmp_path, sirst_root):
     ids = _with_target(2)
-    root = _mini_root(tmp_path, sirst_root, ids)
+    root = sirst_copy(tmp_path, sirst_root, ids)
     assert len(load_sirst_v2(str(root), "s")) == 2
 
     with pytest.raises(DatasetFileError, match="dataset root .* not found"):

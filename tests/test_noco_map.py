@@ -1,11 +1,12 @@
 """NoCo ground-truth maps (OSCAR spec 2.1) and their cached sparse form."""
 import os
 import re
-import shutil
 
 import numpy as np
 import pytest
 from detectron2.data import DatasetCatalog
+
+from helpers import sirst_copy
 
 from deepinfrared_d2.data import load_sirst_v2, read_gray
 from deepinfrared_d2.evaluation import load_noco_ground_truth, noco_map
@@ -62,14 +63,7 @@ def test_sparse_ground_truth_equals_dense_maps_on_real_images(sirst_root):
 
 def test_cache_is_reused_and_invalidated_when_a_file_changes(tmp_path, sirst_root):
     ids = [r["image_id"] for r in DatasetCatalog.get("sirst_v2_test_full") if r["annotations"]][:2]
-    root = tmp_path / "sirst_v2"
-    for sub in ("mixed", "annotations/bboxes", "annotations/masks", "splits"):
-        (root / sub).mkdir(parents=True)
-    for i in ids:
-        for sub, name in (("mixed", f"{i}.png"), ("annotations/bboxes", f"{i}.xml"),
-                          ("annotations/masks", f"{i}_pixels0.png")):
-            shutil.copy(os.path.join(sirst_root, sub, name), root / sub / name)
-    (root / "splits" / "s.txt").write_text("\n".join(ids))
+    root = sirst_copy(tmp_path, sirst_root, ids, link=False)
     records = load_sirst_v2(str(root), "s")
     key = fingerprint(records)
     first = load_noco_ground_truth(records, "cache_test", progress=False)

@@ -8,18 +8,14 @@ import pytest
 import torch
 import torchvision
 from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.config import get_cfg
 from detectron2.modeling import build_model
 
-from oscar import add_oscar_config
+from helpers import oscar_cfg
 from oscar.convert import convert_mmdet_oscar, convert_torchvision_resnet
 
 
 def build(deep_stem=True, width=128):
-    cfg = get_cfg()
-    add_oscar_config(cfg)
-    cfg.merge_from_file(f"configs/OSCAR/oscar_R18_FPN_P2_{width}_1x.yaml")
-    cfg.MODEL.DEVICE = "cpu"
+    cfg = oscar_cfg(f"oscar_R18_FPN_P2_{width}_1x")
     cfg.MODEL.FLEX_RESNET.DEEP_STEM = deep_stem
     return build_model(cfg)
 

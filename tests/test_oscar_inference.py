@@ -1,42 +1,25 @@
 """OSCAR inference on real SIRST-V2 images returns Detectron2 instances in original pixels."""
 import pytest
 import torch
-from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog
 from detectron2.modeling import build_model
 
 import deepinfrared_d2  # noqa: F401  (registers the datasets)
 from deepinfrared_d2.data.mapper import NoCoDatasetMapper
-from oscar import add_oscar_config
+from helpers import oscar_cfg
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensors: one intra-op thread (OpenMP spin-waiting is slow on shared CPUs)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_cfg(**overrides):
-    cfg = get_cfg()
-    add_oscar_config(cfg)
-    cfg.merge_from_file("configs/OSCAR/oscar_R18_FPN_P2_128_1x.yaml")
-    cfg.MODEL.DEVICE = "cpu"
     # a smaller keep-ratio scale keeps the test fast while still rescaling the boxes
-    cfg.INPUT.KEEP_RATIO_SCALE = (500, 300)
-    for key, value in overrides.items():
-        cfg.merge_from_list([key, value])
-    return cfg
+    return oscar_cfg("oscar_R18_FPN_P2_128_1x", **{"INPUT.KEEP_RATIO_SCALE": "(500, 300)", **overrides})
 
 
 @pytest.fixture(scope="module")
 def records():
-    try:
-        return DatasetCatalog.get("sirst_v2_mini_test")
-    except Exception as e:  # pragma: no cover - dataset missing
-        pytest.skip(f"SIRST-V2 not available: {e}")
+    return DatasetCatalog.get("sirst_v2_mini_test")
 
 
 def check(instances, height, width, max_det):

@@ -2,17 +2,16 @@
 gradient paths (spec 6.2) and the configs."""
 import pytest
 import torch
-from detectron2.config import get_cfg
 from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances
 from torch import nn
 
 from deepinfrared_d2.utils.flops import count_gflops
-from oscar import add_oscar_config
+from helpers import oscar_cfg
 from oscar.backbone import BasicBlock
 
-CONFIGS = {256: "configs/OSCAR/oscar_R18_FPN_P2_256_1x.yaml",
-           128: "configs/OSCAR/oscar_R18_FPN_P2_128_1x.yaml"}
+CONFIGS = {256: "oscar_R18_FPN_P2_256_1x",
+           128: "oscar_R18_FPN_P2_128_1x"}
 # spec 4.4: backbone, neck (incl. the 2 unused output convs), head, total
 PARAMS = {256: (11_195_744, 2_607_104, 3_853_967, 17_656_815),
           128: (11_195_744, 713_728, 968_527, 12_877_999)}
@@ -20,23 +19,11 @@ PARAMS_WITHOUT_UNUSED = {256: 16_476_655, 128: 12_582_831}
 GFLOPS_512 = {256: 68.32, 128: 25.36}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one intra-op thread (OpenMP spin-waiting is slow on shared CPUs)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_cfg(width=256, **overrides):
-    cfg = get_cfg()
-    add_oscar_config(cfg)
-    cfg.merge_from_file(CONFIGS[width])
-    cfg.MODEL.DEVICE = "cpu"
-    for key, value in overrides.items():
-        cfg.merge_from_list([key, value])
-    return cfg
+    return oscar_cfg(CONFIGS[width], **overrides)
 
 
 def count(module):
@@ -178,9 +165,7 @@ def test_background_only_batch_has_zero_box_losses():
 @pytest.mark.parametrize("name", ["Base-OSCAR", "oscar_R18_FPN_P2_256_1x",
                                   "oscar_R18_FPN_P2_128_1x", "oscar_R18_FPN_P2_cpu"])
 def test_configs_load(name):
-    cfg = get_cfg()
-    add_oscar_config(cfg)
-    cfg.merge_from_file(f"configs/OSCAR/{name}.yaml")
+    cfg = oscar_cfg(name)
     assert cfg.MODEL.META_ARCHITECTURE == "OSCAR"
     assert cfg.DATASETS.TRAIN == ("sirst_v2_trainval_full",)
     assert cfg.DATASETS.TEST == ("sirst_v2_test_full",)
@@ -201,7 +186,7 @@ def test_benchmark_tool_reports_params_and_gflops(capsys):
     spec = importlib.util.spec_from_file_location("benchmark_models", "tools/benchmark_models.py")
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
-    tool.main(["--config-file", CONFIGS[128], "--input-size", "512", "512", "--no-timing",
+    tool.main(["--config-file", f"configs/OSCAR/{CONFIGS[128]}.yaml", "--input-size", "512", "512", "--no-timing",
                "--json"])
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["params"] == PARAMS[128][3]

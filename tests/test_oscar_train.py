@@ -3,34 +3,22 @@ end to end with the CPU config."""
 import numpy as np
 import pytest
 import torch
-from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog
 from detectron2.modeling import build_model
 from detectron2.utils.events import EventStorage
 
 import deepinfrared_d2  # noqa: F401  (registers the datasets)
 from deepinfrared_d2.data.mapper import NoCoDatasetMapper
-from oscar import add_oscar_config
+from helpers import oscar_cfg
 
 CPU_CONFIG = "configs/OSCAR/oscar_R18_FPN_P2_cpu.yaml"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensors: one intra-op thread (OpenMP spin-waiting is slow on shared CPUs)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def cpu_cfg(**overrides):
-    cfg = get_cfg()
-    add_oscar_config(cfg)
-    cfg.merge_from_file(CPU_CONFIG)
-    for key, value in overrides.items():
-        cfg.merge_from_list([key, value])
-    return cfg
+    return oscar_cfg("oscar_R18_FPN_P2_cpu", **overrides)
 
 
 @pytest.fixture(scope="module")

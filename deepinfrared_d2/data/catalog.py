@@ -20,7 +20,7 @@ without targets keep an empty ``annotations`` list: they are part of the benchma
 from __future__ import annotations
 
 import os
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional
 
 import numpy as np
 from detectron2.data import DatasetCatalog, MetadataCatalog

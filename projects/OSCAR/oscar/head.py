@@ -6,7 +6,7 @@ Module names follow the reference checkpoints (``{coarse,refine}_{cls,reg}_convs
 """
 from __future__ import annotations
 
-from typing import List, NamedTuple, Tuple
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F

@@ -1,7 +1,7 @@
 """The OSCAR meta-architecture: backbone + FlexFPN (P2, P3) -> cascade head (spec 4-7)."""
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence
 
 import torch
 import torch.distributed as dist
