@@ -182,3 +182,32 @@ def test_min_size_follows_the_patch_parameter():
     assert not m(image[:45]).any()  # smaller than the 50 px patch: zero map, no solver call
     out = m(image[:45], patch=30)
     assert out.shape == (45, 64) and np.isfinite(out).all()
+
+
+def test_pstnn_prox_equals_per_slice_tsvd():
+    from baselines.methods.pstnn import prox_pstnn
+    rng = np.random.default_rng(5)
+    for n3 in (7, 8):
+        x = rng.standard_normal((n3, 6, 6)) * 10
+        xf = np.fft.fft(x, axis=0)
+        out = np.empty_like(xf)
+        for k in range(n3):  # naive: every Fourier slice, full SVD
+            u, s, vh = np.linalg.svd(xf[k])
+            s[2:] = np.maximum(s[2:] - 1.0 / 0.05, 0)
+            out[k] = (u * s) @ vh
+        naive = np.real(np.fft.ifft(out, axis=0))
+        np.testing.assert_allclose(prox_pstnn(x, 2, 0.05), naive, atol=1e-10)
+
+
+def test_energy_ranks_follow_the_ratio_rule():
+    from baselines.methods.nipps import energy_rank
+    from baselines.methods.pstnn import pstnn_rank
+    rng = np.random.default_rng(6)
+    d = rng.standard_normal((80, 5)) @ np.diag([100, 50, 10, 1, 0.1]) @ rng.standard_normal((5, 60))
+    s = np.linalg.svd(d, compute_uv=False)
+    assert energy_rank(d, 0.005) == int(np.sum(s / s[0] >= 0.005))
+    t = rng.random((9, 4, 4))
+    t_matlab = np.moveaxis(t, 0, 2)  # (p, p, n3), frontal slice k = patch k
+    mat = np.reshape(t_matlab.ravel(order="F"), (9, -1), order="F")  # reshape(T, n3, [])
+    st = np.linalg.svd(mat, compute_uv=False)
+    assert pstnn_rank(t, 0.1) == max(int(np.sum(st / st[0] >= 0.1)), 1)
