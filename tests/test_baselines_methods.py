@@ -64,7 +64,8 @@ def test_bad_inputs_give_zero_maps_or_clear_errors(name):
     with pytest.raises(ValueError, match="2-D"):
         m(np.zeros(7))
     for img in (np.zeros((0, 0)), np.zeros((0, 9)), np.full((64, 64), 7.0),
-                np.full((64, 64), np.nan), np.ones((1, 300)), np.ones((300, 1)) * np.arange(300)[:, None],
+                np.full((64, 64), np.nan), np.ones((1, 300)),
+                np.ones((300, 1)) * np.arange(300)[:, None],
                 np.arange(6.0).reshape(2, 3)):
         out = m(img)
         assert out.shape == img.shape and not out.any()

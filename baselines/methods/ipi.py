@@ -2,8 +2,8 @@
 
 Speed-ups over the straightforward port (``baselines.methods.reference``), same algorithm:
 the patch-image is built transposed (patches x p^2) as one copy of a strided view; the
-dense updates reuse preallocated buffers (no page faults from fresh temporaries); singular value thresholding uses a
-warm-started randomised partial SVD (low ranks) or the Gram-matrix eigendecomposition
+dense updates reuse preallocated buffers (no page faults from fresh temporaries); singular
+value thresholding uses a warm-started randomised partial SVD (low ranks) or the Gram-matrix eigendecomposition
 restricted to eigenvalues above thr^2 (high ranks), both returning every singular value above
 the threshold; the last iteration before the rank-cap stop skips the SVD vectors (only the
 rank is needed); the stopping criterion uses
