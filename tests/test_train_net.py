@@ -108,3 +108,31 @@ def test_eval_only_without_weights_is_a_clear_error(tmp_path, capsys):
         ["--eval-only", *cli(tmp_path), "MODEL.WEIGHTS", str(tmp_path / "missing.pth")])
     assert train_net.run(args) == 2
     assert "missing.pth" in capsys.readouterr().err
+
+
+def test_cpu_amp_trains_with_bfloat16_autocast(tmp_path):
+    from deepinfrared_d2.engine import SIRSTTrainer
+    from deepinfrared_d2.engine.trainer import CPUAutocastTrainer
+
+    args = train_net.default_argument_parser().parse_args(
+        cli(tmp_path, max_iter=2, period=100) + ["SOLVER.AMP.ENABLED", "True", "DATASETS.TEST", "()"])
+    trainer = SIRSTTrainer(train_net.setup(args))
+    assert isinstance(trainer._trainer, CPUAutocastTrainer)
+    trainer.resume_or_load(resume=False)
+    trainer.train()
+    losses = [m["total_loss"] for m in metrics_lines(tmp_path) if "total_loss" in m]
+    assert losses and all(0 < v < float("inf") for v in losses)
+
+
+def test_a_nan_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint(tmp_path):
+    proc = run_train_net(cli(tmp_path, max_iter=2, period=100) + ["DATASETS.TEST", "()"], timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    final = tmp_path / "model_final.pth"
+    stamp = final.stat().st_mtime_ns
+    # Resume with a zero pixel std: the normalised input is infinite, the loss NaN.
+    proc = run_train_net(cli(tmp_path, "--resume", max_iter=4, period=100)
+                         + ["DATASETS.TEST", "()", "MODEL.PIXEL_STD", "[0.0, 0.0, 0.0]"], timeout=600)
+    assert proc.returncode == 3
+    assert "loss became NaN or infinite at iteration 2" in proc.stderr
+    assert f"last good checkpoint is kept at {final}" in proc.stderr
+    assert final.stat().st_mtime_ns == stamp

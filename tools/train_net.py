@@ -36,10 +36,10 @@ def setup(args):
     cfg.merge_from_file(args.config_file)
     cfg.merge_from_list(args.opts)
     if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
-        logging.getLogger(__name__).warning("CUDA is not available: using MODEL.DEVICE=cpu "
-                                            "and SOLVER.AMP.ENABLED=False")
+        logging.getLogger(__name__).warning(
+            "CUDA is not available: using MODEL.DEVICE=cpu (SOLVER.AMP.ENABLED then means "
+            "bfloat16 autocast)")
         cfg.MODEL.DEVICE = "cpu"
-        cfg.SOLVER.AMP.ENABLED = False  # Detectron2's AMPTrainer needs CUDA
     cfg.freeze()
     default_setup(cfg, args)
     return cfg

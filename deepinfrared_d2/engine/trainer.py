@@ -4,6 +4,7 @@ Differences from ``DefaultTrainer``:
 - runs distributed on CPU (gloo) as well as GPU (no ``device_ids`` for CPU models);
 - the NoCo mapper for training/testing and ``NoCoEvaluator`` for ``evaluator_type="noco"``
   datasets (``COCOEvaluator(use_fast_impl=False)`` for COCO-style ones);
+- ``SOLVER.AMP.ENABLED`` means float16 AMP on GPU and bfloat16 autocast on CPU;
 - AdamW and the per-epoch poly schedule (``deepinfrared_d2.engine.optimizer/schedule``);
 - optional best-checkpoint saving on an evaluation metric, refused on test splits;
 - a non-finite loss stops training with ``TrainingDiverged`` naming the last good checkpoint;
@@ -13,7 +14,10 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import weakref
+
+import torch
 
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import CfgNode
@@ -28,6 +32,31 @@ from .optimizer import build_optimizer
 from .schedule import build_lr_scheduler
 
 logger = logging.getLogger(__name__)
+
+
+class CPUAutocastTrainer(SimpleTrainer):
+    """``SimpleTrainer`` with the forward pass under CPU bfloat16 autocast.
+
+    Detectron2's ``AMPTrainer`` needs CUDA (float16 + loss scaling). On CPUs with bfloat16
+    support (e.g. AVX512-BF16) autocast roughly halves the time of a training step; bfloat16
+    has float32's range, so no loss scaling is needed. Models must compute their losses in
+    float32 (OSCAR does).
+    """
+
+    def run_step(self):
+        assert self.model.training, "[CPUAutocastTrainer] model was changed to eval mode!"
+        start = time.perf_counter()
+        data = next(self._data_loader_iter)
+        data_time = time.perf_counter() - start
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss_dict = self.model(data)
+        losses = loss_dict if isinstance(loss_dict, torch.Tensor) else sum(loss_dict.values())
+        if isinstance(loss_dict, torch.Tensor):
+            loss_dict = {"total_loss": loss_dict}
+        self.optimizer.zero_grad()
+        losses.backward()
+        self._write_metrics(loss_dict, data_time)
+        self.optimizer.step()
 
 
 class TrainingDiverged(RuntimeError):
@@ -61,7 +90,9 @@ class SIRSTTrainer(DefaultTrainer):
         on_gpu = next(model.parameters()).device.type == "cuda"
         model = create_ddp_model(model, broadcast_buffers=False,
                                  device_ids=[comm.get_local_rank()] if on_gpu else None)
-        trainer_cls = AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer
+        trainer_cls = SimpleTrainer
+        if cfg.SOLVER.AMP.ENABLED:  # float16 + loss scaling on GPU, bfloat16 autocast on CPU
+            trainer_cls = AMPTrainer if on_gpu else CPUAutocastTrainer
         self._trainer = trainer_cls(model, data_loader, optimizer)
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
         self.checkpointer = DetectionCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
