@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -50,6 +51,7 @@ def test_two_process_cpu_launch_trains(tmp_path):
     iters = [m["iteration"] for m in metrics_lines(tmp_path) if "total_loss" in m]
     assert iters and iters[-1] == 2
     assert os.path.isfile(tmp_path / "model_final.pth")
+    assert any(f.startswith("events.out.tfevents") for f in os.listdir(tmp_path))  # TensorBoard
 
 
 def test_resume_after_interruption_then_eval_only_reproduces_the_metrics(tmp_path):
@@ -136,3 +138,24 @@ def test_a_nan_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint(tmp_p
     assert "loss became NaN or infinite at iteration 2" in proc.stderr
     assert f"last good checkpoint is kept at {final}" in proc.stderr
     assert final.stat().st_mtime_ns == stamp
+
+
+def test_best_checkpoint_on_a_validation_split_and_refused_on_a_test_split(tmp_path):
+    from deepinfrared_d2.engine import SIRSTTrainer
+
+    def cfg_for(test_set):
+        args = train_net.default_argument_parser().parse_args(cli(tmp_path, max_iter=4, period=100) + [
+            "SOLVER.BEST_CHECKPOINT.ENABLED", "True", "TEST.EVAL_PERIOD", "2",
+            "DATASETS.TEST", f"('{test_set}',)"])
+        return train_net.setup(args)
+
+    with pytest.raises(ValueError, match="is a test split"):
+        SIRSTTrainer(cfg_for("sirst_v2_mini_test"))
+    trainer = SIRSTTrainer(cfg_for("sirst_v2_mini_trainval"))
+    trainer.resume_or_load(resume=False)
+    trainer.train()
+    evals = [m for m in metrics_lines(tmp_path) if "noco/mNoCoAP" in m]
+    assert len(evals) == 2  # after iteration 2 and after the last one
+    assert (tmp_path / "model_best.pth").is_file()
+    best = torch.load(tmp_path / "model_best.pth", map_location="cpu", weights_only=False)
+    assert best["iteration"] == max(evals, key=lambda m: m["noco/mNoCoAP"])["iteration"]
