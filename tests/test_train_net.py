@@ -112,18 +112,24 @@ def test_eval_only_without_weights_is_a_clear_error(tmp_path, capsys):
     assert "missing.pth" in capsys.readouterr().err
 
 
-def test_cpu_amp_trains_with_bfloat16_autocast(tmp_path):
+def test_cpu_amp_trains_and_tests_with_bfloat16_autocast(tmp_path):
     from deepinfrared_d2.engine import SIRSTTrainer
     from deepinfrared_d2.engine.trainer import CPUAutocastTrainer
 
     args = train_net.default_argument_parser().parse_args(
-        cli(tmp_path, max_iter=2, period=100) + ["SOLVER.AMP.ENABLED", "True", "DATASETS.TEST", "()"])
-    trainer = SIRSTTrainer(train_net.setup(args))
+        cli(tmp_path, max_iter=2, period=100) + ["SOLVER.AMP.ENABLED", "True", "TEST.AMP.ENABLED", "True"])
+    cfg = train_net.setup(args)
+    trainer = SIRSTTrainer(cfg)
     assert isinstance(trainer._trainer, CPUAutocastTrainer)
     trainer.resume_or_load(resume=False)
     trainer.train()
     losses = [m["total_loss"] for m in metrics_lines(tmp_path) if "total_loss" in m]
     assert losses and all(0 < v < float("inf") for v in losses)
+    recorded = [m for m in metrics_lines(tmp_path) if "noco/mNoCoAP" in m][-1]
+    again = SIRSTTrainer.test(cfg, trainer.model)  # bfloat16 network, float32 post-processing
+    assert again["noco"]["mNoCoAP"] == recorded["noco/mNoCoAP"]
+    preds = json.loads(open(tmp_path / "inference/sirst_v2_mini_test/predictions.json").read())
+    assert preds and all(0 <= p["score"] <= 1 for p in preds)
 
 
 def test_a_nan_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint(tmp_path):

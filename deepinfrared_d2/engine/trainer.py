@@ -59,6 +59,20 @@ class CPUAutocastTrainer(SimpleTrainer):
         self.optimizer.step()
 
 
+class AutocastInference(torch.nn.Module):
+    """Runs the wrapped model under autocast (float16 on GPU, bfloat16 on CPU) for testing."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, *args, **kwargs):
+        device = next(self.model.parameters()).device.type
+        dtype = torch.float16 if device == "cuda" else torch.bfloat16
+        with torch.autocast(device, dtype=dtype):
+            return self.model(*args, **kwargs)
+
+
 class TrainingDiverged(RuntimeError):
     """The training loss became NaN or infinite; the message names the last good checkpoint."""
 
@@ -137,6 +151,13 @@ class SIRSTTrainer(DefaultTrainer):
 
         return build_detection_test_loader(cfg, dataset_name,
                                            mapper=NoCoDatasetMapper(cfg, is_train=False))
+
+    @classmethod
+    def test(cls, cfg, model, evaluators=None):
+        """Detectron2's test loop; under autocast when ``TEST.AMP.ENABLED``."""
+        if cfg.TEST.AMP.ENABLED:
+            model = AutocastInference(model)
+        return super().test(cfg, model, evaluators)
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None) -> DatasetEvaluator:

@@ -221,7 +221,9 @@ class OSCAR(nn.Module):
     def inference(self, outputs: OSCARHeadOutputs, images: ImageList,
                   batched_inputs: List[Dict]) -> List[Dict[str, Instances]]:
         """Per image: candidates on refine probability, boxes a + s_r * delta clipped to the
-        resized image and rescaled to the original size, fused score, NMS (spec 7.2)."""
+        resized image and rescaled to the original size, fused score, NMS (spec 7.2).
+        Post-processing runs in float32 even when the network ran under autocast (spec 7.4)."""
+        outputs = OSCARHeadOutputs(*(t.float() for t in outputs))
         refine_size = outputs.refine_logits.shape[-2:]
         anchors = self.decoded_anchors(outputs)
         coarse_up = upsample_to_refine(outputs.coarse_logits.float(), refine_size)
