@@ -92,7 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--k", type=int, default=5, help="points per image (default 5)")
     r.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="override a method parameter (repeatable)")
-    r.add_argument("--limit", type=int, default=None, help="only the first N images")
+    r.add_argument("--limit", type=int, default=None,
+                   help="only the first N images (quick checks; the evaluation then counts the "
+                   "other images as having no detection)")
     r.add_argument("--no-eval", action="store_true", help="skip the evaluation step")
     r.add_argument("--no-progress", action="store_true")
     r.set_defaults(func=cmd_run)
