@@ -1,5 +1,7 @@
 """Every method finds a known small target on a cluttered synthetic image; the registry's
-input validation; patch utilities; partial SVD; fast IPI / RIPT equal their references."""
+input validation; patch utilities; the exact partial SVD machinery; fast IPI / NIPPS / RIPT
+equal straightforward implementations; float32 paths keep the float64 points on real
+images."""
 import subprocess
 import sys
 
@@ -8,8 +10,11 @@ import pytest
 
 import baselines
 from baselines.methods import patches as P
+from baselines.io import dataset_images, read_gray
+from baselines.methods import svd as S
+from baselines.methods.ipi import ipi_target
+from baselines.methods.nipps import nipps_target
 from baselines.methods.reference import ipi_reference, ript_reference
-from baselines.methods.svd import PartialSVD, gram_triplets
 
 ALL = baselines.list_methods()
 # image size per method: IPI/NIPPS need enough 50x50 patches for their solvers to move
@@ -145,29 +150,149 @@ def test_patch_extraction_and_reconstruction():
 
 
 @pytest.mark.parametrize("shape", [(300, 40), (40, 300)])
-def test_partial_svd_returns_every_value_above_threshold(shape):
+def test_gram_triplets_return_every_value_above_threshold(shape):
     rng = np.random.default_rng(3)
     x = rng.standard_normal((shape[0], 12)) @ rng.standard_normal((12, shape[1]))
     x += 0.01 * rng.standard_normal(shape)
     s_true = np.linalg.svd(x, compute_uv=False)
     thr = 0.5 * (s_true[11] + s_true[12])
-    for trip, r in (PartialSVD().triplets(x, thr), gram_triplets(x, thr)):
-        u, s, vt = trip
-        assert r == 12 and len(s) == 12
-        np.testing.assert_allclose(s, s_true[:12], rtol=1e-8)
-        np.testing.assert_allclose((u * s) @ vt, (lambda a: (a[0][:, :12] * a[1][:12]) @ a[2][:12])(
-            np.linalg.svd(x, full_matrices=False)), atol=1e-8)
-    u, s, vt = PartialSVD().svt(x, thr, keep=3)
-    np.testing.assert_allclose(s[:3], s_true[:3], rtol=1e-8)
-    np.testing.assert_allclose(s[3:], s_true[3:12] - thr, rtol=1e-7)
+    (u, s, vt), r = S.gram_triplets(x, thr)
+    assert r == 12 and len(s) == 12
+    np.testing.assert_allclose(s, s_true[:12], rtol=1e-8)
+    np.testing.assert_allclose((u * s) @ vt, (lambda a: (a[0][:, :12] * a[1][:12]) @ a[2][:12])(
+        np.linalg.svd(x, full_matrices=False)), atol=1e-8)
+
+
+def _tall(rng, n=700, m=90):
+    """Tall matrix with a dominant first direction and a slowly decaying spectrum."""
+    x = rng.standard_normal((n, m)) @ np.diag(np.linspace(3.0, 0.2, m)) @ np.linalg.qr(
+        rng.standard_normal((m, m)))[0]
+    x += 40.0 * np.outer(np.ones(n), rng.random(m))
+    return x
+
+
+def test_eigensolvers_return_every_pair_above_threshold():
+    rng = np.random.default_rng(4)
+    x = _tall(rng)
+    k = x.T @ x
+    w_true, v_true = np.linalg.eigh(k)
+    w_true, v_true = w_true[::-1], v_true[:, ::-1]
+    for r in (3, 20, 60):
+        lo = 0.5 * (w_true[r - 1] + w_true[r])
+        assert S.count_above(k, lo) == r
+        start = np.linalg.qr(v_true[:, :max(r - 2, 1)] + 1e-3 * rng.standard_normal((90, max(r - 2, 1))))[0]
+        for w, v in (S.eig_above(k, lo), S.eig_above_krylov(lambda q: k @ q, lo, start, extra=30)):
+            assert len(w) == r
+            np.testing.assert_allclose(w, w_true[:r], rtol=1e-10)
+            np.testing.assert_allclose(np.abs(np.sum(v * v_true[:, :r], axis=0)), 1.0, atol=1e-8)
+    w, v = S.eig_above(k, w_true[0] * 2, keep=4)  # nothing above: the keep largest
+    np.testing.assert_allclose(w, w_true[:4], rtol=1e-10)
+    assert S.eig_above_krylov(lambda q: k @ q, w_true[60], v_true[:, :2], max_cols=20) is None
+    tri = S.Tridiagonal(k)
+    w, z = tri.pairs(0.0, top=5)
+    np.testing.assert_allclose(w, w_true[:5], rtol=1e-10)
+
+
+@pytest.mark.parametrize("lowp", [False, True])
+def test_factor_gram_and_products(lowp):
+    rng = np.random.default_rng(5)
+    x = _tall(rng)
+    basis = S.rough_basis(x, 4)
+    fac = S.Factor(x, lowp, basis)
+    k = fac.gram()
+    exact = x.T @ x
+    # float32 with the dominant direction split off: error relative to the remainder
+    np.testing.assert_allclose(k, exact, atol=(1e-5 if lowp else 1e-12) * np.abs(exact).max())
+    q = rng.standard_normal((90, 3))
+    np.testing.assert_allclose(fac.apply(q), exact @ q, rtol=1e-10)
+    w_true = np.linalg.eigvalsh(exact)[::-1]
+    s, v = S.svt_pairs(fac, np.sqrt(0.5 * (w_true[8] + w_true[9])))
+    assert len(s) == 9
+    np.testing.assert_allclose(s, np.sqrt(w_true[:9]), rtol=1e-6 if lowp else 1e-12)
+    for r in (9, 80):  # low-rank and dense (X @ M) forms
+        scale = np.linspace(1.0, 0.1, r)
+        vv = np.linalg.qr(rng.standard_normal((90, r)))[0]
+        out = fac.low_rank(vv, scale, out=np.empty_like(x))
+        np.testing.assert_allclose(out, x @ (vv * scale) @ vv.T,
+                                   atol=(1e-5 if lowp else 1e-10) * np.abs(x).max())
+
+
+def test_spectrum_matches_svd():
+    rng = np.random.default_rng(6)
+    d = _tall(rng, 300, 60)
+    u, s, vt = np.linalg.svd(d, full_matrices=False)
+    spec = S.Spectrum(d, lowp=False, k=4)
+    spec.cover(s[20])
+    assert spec.k >= 20 and spec.s[spec.k] <= s[20]
+    np.testing.assert_allclose(spec.s[:spec.k + 1], s[:spec.k + 1], rtol=1e-10)
+    coef = np.zeros(spec.k)
+    coef[:5] = [3.0, -1.0, 0.5, 0.0, 2.0]
+    np.testing.assert_allclose(spec.low_rank(coef, out=np.empty_like(d)),
+                               (u[:, :5] * coef[:5]) @ vt[:5], atol=1e-10)
 
 
 def test_fast_ipi_matches_reference():
     image = synthetic(128, (57, 73))
-    fast = baselines.get_method("ipi")(image)
-    ref = ipi_reference(image)
-    assert np.unravel_index(fast.argmax(), fast.shape) == np.unravel_index(ref.argmax(), ref.shape)
-    np.testing.assert_allclose(fast, ref, atol=1e-3 * ref.max())
+    info, ref_info = {}, {}
+    fast = np.maximum(ipi_target(image, info=info), 0.0)
+    ref = ipi_reference(image, info=ref_info)
+    assert info["iterations"] == ref_info["iterations"] and info["card"] == ref_info["card"]
+    np.testing.assert_allclose(fast, ref, atol=1e-9 * ref.max())
+
+
+def _nipps_straightforward(image, patch=50, step=10, lam_l=2.0, ratio=0.005, tol=1e-7):
+    """NIPPS as written: patch-image p^2 x n built column by column, full SVD per iteration."""
+    rows, cols = P.dai_corners(image.shape[0], patch, step), P.dai_corners(image.shape[1], patch, step)
+    corners = [(r, c) for c in cols for r in rows]
+    d = np.stack([image[r:r + patch, c:c + patch].ravel() for r, c in corners], axis=1)
+    lam = lam_l / np.sqrt(min(d.shape))
+    s = np.linalg.svd(d, compute_uv=False)
+    n_keep = max(int(np.argmax(s / s[0] < ratio)), 1) if (s / s[0] < ratio).any() else len(s)
+    norm2 = s[0]
+    y = d / max(norm2, np.abs(d).max() / lam)
+    a, e = np.zeros_like(d), np.zeros_like(d)
+    mu, it = 1.25 / norm2, 0
+    mu_bar = mu * 1e7
+    while True:
+        it += 1
+        e = np.maximum(d - a + y / mu - lam / mu, 0)
+        u, sg, vt = np.linalg.svd(d - e + y / mu, full_matrices=False)
+        sg[n_keep:] = np.maximum(sg[n_keep:] - 1 / mu, 0)
+        a = (u * sg) @ vt
+        z = d - a - e
+        y = y + mu * z
+        mu = min(1.5 * mu, mu_bar)
+        if np.linalg.norm(z) / np.linalg.norm(d) < tol or it >= 1000:
+            break
+    acc, cnt = np.zeros(image.shape), np.zeros(image.shape)
+    for j, (r, c) in enumerate(corners):
+        acc[r:r + patch, c:c + patch] += e[:, j].reshape(patch, patch)
+        cnt[r:r + patch, c:c + patch] += 1
+    return acc / cnt, it
+
+
+def test_fast_nipps_matches_straightforward_ialm():
+    image = synthetic(128, (57, 73))
+    info = {}
+    fast = nipps_target(image, info=info)
+    ref, iterations = _nipps_straightforward(image)
+    assert info["iterations"] == iterations
+    np.testing.assert_allclose(fast, ref, atol=1e-8 * ref.max())
+
+
+@pytest.mark.parametrize("target", [ipi_target, nipps_target])
+def test_float32_paths_keep_the_float64_points_on_a_real_image(target):
+    path = dict(dataset_images("sirst_v2_mini_test"))["Misc_70"]
+    image = read_gray(path).astype(np.float64)
+    maps, infos = [], []
+    for lowp in (False, True):
+        infos.append({})
+        maps.append(np.maximum(target(image, info=infos[-1], lowp=lowp), 0.0))
+    assert infos[0]["iterations"] == infos[1]["iterations"]
+    assert [t[0] for t in infos[0]["trace"]] == [t[0] for t in infos[1]["trace"]]  # ranks
+    np.testing.assert_allclose(maps[1], maps[0], atol=1e-4 * maps[0].max())
+    p64, p32 = (baselines.detect_points(mp, image, protocol="p1", k=5) for mp in maps)
+    np.testing.assert_array_equal(p32[:, :2], p64[:, :2])
 
 
 def test_fast_ript_matches_reference():

@@ -41,10 +41,12 @@ def extract_patches(image: np.ndarray, rows: np.ndarray, cols: np.ndarray, p: in
     ``order="row"``: row-major over (row, col) corners; ``"col"``: column-major (rows vary
     fastest; Dai's MATLAB order).
     """
-    view = np.lib.stride_tricks.sliding_window_view(image, (p, p))[rows][:, cols]
+    view = np.lib.stride_tricks.sliding_window_view(image, (p, p))
     if order == "col":
-        view = view.transpose(1, 0, 2, 3)
-    return np.ascontiguousarray(view).reshape(-1, p, p)
+        picked = view[rows[None, :], cols[:, None]]  # (n_cols, n_rows, p, p), one copy
+    else:
+        picked = view[rows[:, None], cols[None, :]]
+    return picked.reshape(-1, p, p)
 
 
 def _corner_pairs(rows: np.ndarray, cols: np.ndarray, order: str):
