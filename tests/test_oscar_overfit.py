@@ -84,6 +84,9 @@ def test_overfit_four_crops(tmp_path, monkeypatch):
         "SOLVER.IMS_PER_BATCH", str(NUM_IMAGES), "SOLVER.BASE_LR", "0.001",
         "SOLVER.MAX_ITER", "120", "SOLVER.EPOCH_ITERS", "20", "SOLVER.WARMUP_ITERS", "10",
         "SOLVER.CHECKPOINT_PERIOD", "1000", "DATALOADER.NUM_WORKERS", "0",
+        # float32: bfloat16 kernels differ between CPUs (AVX512-BF16 or emulated), and their
+        # coarser scores made the result depend on the machine (0.847 on the CI runner)
+        "SOLVER.AMP.ENABLED", "False", "TEST.AMP.ENABLED", "False",
         "OUTPUT_DIR", str(tmp_path / "out"),
     ])
     trainer = SIRSTTrainer(cfg)
