@@ -278,8 +278,20 @@ def svt_pairs(fac: Factor, thr: float, keep: int = 0, start: Optional[np.ndarray
         if out is None:
             k = fac.gram()
             out = eig_above_krylov(lambda q: k @ q, lo, start, keep, extra)
+    if out is None and start is not None and 2 * start.shape[1] >= m:
+        out = _eig_above_dense(fac.gram(), lo, keep)
     w, v = out if out is not None else eig_above(fac.gram(), lo, keep)
     return np.sqrt(np.maximum(w, 0.0)), v
+
+
+def _eig_above_dense(k: np.ndarray, lo: float, keep: int = 0) -> Tuple[np.ndarray, np.ndarray]:
+    """:func:`eig_above` through the full divide-and-conquer eigendecomposition (``syevd``):
+    faster once more than about half of the eigenpairs are wanted (m = 2500, one core: 2.9 s
+    against 3.8 s for 2000 pairs, 4.0 s for all)."""
+    w, v = np.linalg.eigh(k)
+    sel = w > lo
+    sel[len(w) - min(keep, len(w)):] = True
+    return w[sel][::-1].copy(), np.ascontiguousarray(v[:, sel][:, ::-1])
 
 
 def rough_basis(x: np.ndarray, d: int = DEFLATE, seed: int = 0) -> np.ndarray:
