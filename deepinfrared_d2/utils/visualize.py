@@ -40,13 +40,14 @@ def _draw(img: np.ndarray, gt_boxes, points, scores, boxes, scale: float, thickn
             cv2.rectangle(img, p(x1, y1), p(x2, y2), DET_COLOR, thickness)
     for (x, y), s in zip(points, scores):
         cv2.circle(img, p(x, y), max(2, int(2 * scale)), DET_COLOR, thickness)
-        cv2.putText(img, f"{s:.2f}", p(x + 3, y - 3), cv2.FONT_HERSHEY_SIMPLEX,
+        cv2.putText(img, f"{s:.2f}" if s >= 0.01 else f"{s:.1e}", p(x + 3, y - 3), cv2.FONT_HERSHEY_SIMPLEX,
                     0.4 if scale < 2 else 0.5, DET_COLOR, 1, cv2.LINE_AA)
 
 
 def draw_sirst_picture(bgr: np.ndarray, gt_boxes: np.ndarray, noco: Optional[np.ndarray] = None,
                        points: Optional[np.ndarray] = None, scores: Optional[Sequence[float]] = None,
-                       boxes: Optional[np.ndarray] = None, max_side: int = 1024) -> np.ndarray:
+                       boxes: Optional[np.ndarray] = None, max_side: int = 1024,
+                       crops: str = "gt") -> np.ndarray:
     """Picture of one image (uint8 BGR, H' x W' x 3).
 
     Args:
@@ -56,7 +57,11 @@ def draw_sirst_picture(bgr: np.ndarray, gt_boxes: np.ndarray, noco: Optional[np.
         points, scores: optional (m, 2) detection centres (x, y) and their scores (red).
         boxes: optional (m, 4) XYXY_ABS detection boxes (red).
         max_side: the whole-image panel is shrunk to at most this many pixels.
+        crops: magnified crops around every GT target ("gt") or every detection
+            ("detections").
     """
+    if crops not in ("gt", "detections"):
+        raise ValueError(f"crops must be 'gt' or 'detections', got {crops!r}")
     gt_boxes = np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4)
     points = np.zeros((0, 2)) if points is None else np.asarray(points, dtype=np.float64).reshape(-1, 2)
     scores = [] if scores is None else list(scores)
@@ -65,10 +70,14 @@ def draw_sirst_picture(bgr: np.ndarray, gt_boxes: np.ndarray, noco: Optional[np.
     scale = min(1.0, max_side / max(h, w))
     full = cv2.resize(base, (int(round(w * scale)), int(round(h * scale))), interpolation=cv2.INTER_AREA)
     _draw(full, gt_boxes, points, scores, boxes, scale, 1)
-    crops = []
-    for x1, y1, x2, y2 in gt_boxes:
-        cx, cy = int((x1 + x2) / 2), int((y1 + y2) / 2)
+    centres = ((gt_boxes[:, :2] + gt_boxes[:, 2:]) / 2) if crops == "gt" else points
+    panels, windows = [], []
+    for cx, cy in centres.astype(int):
         ox, oy = max(0, min(w - CROP, cx - CROP // 2)), max(0, min(h - CROP, cy - CROP // 2))
+        if crops == "detections" and any(abs(ox - a) < CROP // 2 and abs(oy - b) < CROP // 2
+                                          for a, b in windows):
+            continue  # a detection already shown in an earlier crop
+        windows.append((ox, oy))
         crop = base[oy:oy + CROP, ox:ox + CROP]
         crop = cv2.resize(crop, (crop.shape[1] * ZOOM, crop.shape[0] * ZOOM),
                           interpolation=cv2.INTER_NEAREST)
@@ -76,10 +85,11 @@ def draw_sirst_picture(bgr: np.ndarray, gt_boxes: np.ndarray, noco: Optional[np.
         sel = [i for i, (x, y) in enumerate(points) if ox <= x < ox + CROP and oy <= y < oy + CROP]
         _draw(crop, shifted, points[sel] - [ox, oy], [scores[i] for i in sel],
               None if boxes is None else np.asarray(boxes)[sel] - [ox, oy, ox, oy], ZOOM, 1)
-        crops.append(crop)
-    if not crops:
+        panels.append(crop)
+    if not panels:
         return full
-    strip = np.concatenate([np.pad(c, ((0, CROP * ZOOM - c.shape[0]), (0, 4), (0, 0))) for c in crops], axis=1)
+    strip = np.concatenate([np.pad(c, ((0, CROP * ZOOM - c.shape[0]), (0, 4), (0, 0)))
+                            for c in panels], axis=1)
     width = max(full.shape[1], strip.shape[1])
     pad = lambda a: np.pad(a, ((0, 4), (0, width - a.shape[1]), (0, 0)))  # noqa: E731
     return np.concatenate([pad(full), pad(strip)], axis=0)

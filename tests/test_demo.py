@@ -1,0 +1,95 @@
+"""tools/demo.py on real SIRST-V2 images with a real (briefly trained) OSCAR checkpoint."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from detectron2.checkpoint import DetectionCheckpointer
+
+from deepinfrared_d2.data.mapper import NoCoDatasetMapper
+from deepinfrared_d2.engine import SIRSTTrainer
+from deepinfrared_d2.evaluation import load_results_file
+from helpers import ROOT, oscar_cfg
+
+IDS = ("Misc_70", "Misc_96")
+CONFIG = os.path.join(ROOT, "configs/OSCAR/oscar_R18_FPN_P2_cpu.yaml")
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """A checkpoint of the CPU-recipe OSCAR after 3 training iterations on mini_trainval."""
+    out = tmp_path_factory.mktemp("demo-train")
+    torch.manual_seed(0)
+    cfg = oscar_cfg(**{"DATASETS.TRAIN": "('sirst_v2_mini_trainval',)", "DATASETS.TEST": "()",
+                       "SOLVER.MAX_ITER": "3", "SOLVER.IMS_PER_BATCH": "2",
+                       "INPUT.TARGET_CROP.SIZE": "(128, 128)", "DATALOADER.NUM_WORKERS": "0",
+                       "OUTPUT_DIR": str(out)})
+    trainer = SIRSTTrainer(cfg)
+    trainer.resume_or_load(resume=False)
+    trainer.train()
+    return str(out / "model_final.pth")
+
+
+def run_demo(*args):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, os.path.join(ROOT, "tools/demo.py"),
+                           "--config-file", CONFIG, *args], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=600)
+
+
+def test_demo_writes_pictures_and_an_evaluable_results_file(tmp_path, sirst_root, checkpoint):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for i in IDS:
+        shutil.copy(os.path.join(sirst_root, "mixed", f"{i}.png"), inputs / f"{i}.png")
+    (inputs / "broken.png").write_bytes(b"not a png")
+    out = tmp_path / "out"
+    r = run_demo("--input", str(inputs), "--output", str(out), "--top-k", "3",
+                 "MODEL.WEIGHTS", checkpoint, "MODEL.OSCAR.TEST_MAX_PER_IMAGE", "20")
+    # the unreadable file is named, skipped, and makes the exit code 2; the others are done
+    assert r.returncode == 2, r.stderr
+    assert "broken.png" in r.stderr
+    records = load_results_file(str(out / "results.json"))
+    assert {rec["image_id"] for rec in records} == set(IDS)
+
+    # the records are exactly the model's detections on each image, in original pixels
+    cfg = oscar_cfg(**{"MODEL.WEIGHTS": checkpoint, "MODEL.OSCAR.TEST_MAX_PER_IMAGE": "20"})
+    model = SIRSTTrainer.build_model(cfg)
+    DetectionCheckpointer(model).load(checkpoint)
+    model.eval()
+    mapper = NoCoDatasetMapper(cfg, is_train=False)
+    for i in IDS:
+        img = cv2.imread(str(inputs / f"{i}.png"))
+        pic = cv2.imread(str(out / f"{i}.png"))
+        assert pic is not None and pic.shape[1] >= img.shape[1]
+        mine = [rec for rec in records if rec["image_id"] == i]
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            inst = model([mapper({"file_name": str(inputs / f"{i}.png"), "image_id": i,
+                                  "height": img.shape[0], "width": img.shape[1]})])[0]["instances"]
+        assert len(mine) == len(inst) > 0
+        assert [rec["score"] for rec in mine] == sorted(inst.scores.float().tolist(), reverse=True)
+        xywh = np.array([rec["bbox"] for rec in mine])
+        assert (xywh[:, 0] >= 0).all() and (xywh[:, 0] + xywh[:, 2] <= img.shape[1] + 1e-3).all()
+
+
+def test_demo_threshold_and_bad_input(tmp_path, sirst_root, checkpoint):
+    image = os.path.join(sirst_root, "mixed", f"{IDS[0]}.png")
+    r = run_demo("--input", image, "--output", str(tmp_path / "o"), "--no-pictures",
+                 "--confidence-threshold", "0.9", "MODEL.WEIGHTS", checkpoint)
+    assert r.returncode == 0, r.stderr
+    records = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert all(rec["score"] >= 0.9 for rec in records)
+    assert not list((tmp_path / "o").glob("*.png"))
+
+    r = run_demo("--input", image, "--output", str(tmp_path / "p"))  # no MODEL.WEIGHTS
+    assert r.returncode == 2 and "MODEL.WEIGHTS" in r.stderr
+    r = run_demo("--input", str(tmp_path / "nothing*.png"), "--output", str(tmp_path / "p"),
+                 "MODEL.WEIGHTS", checkpoint)
+    assert r.returncode == 2 and "nothing*.png" in r.stderr

@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Run a trained detector on image files and write pictures plus a results file.
+
+Detectron2's ``demo.py`` for SIRST images: every input image goes through the config's test
+transforms (``NoCoDatasetMapper``), the model and, with ``TEST.AMP.ENABLED``, autocast. For each
+image a PNG shows the detections (red boxes, centres and scores) on the whole image and in
+magnified crops around the best ones; ``results.json`` holds every detection in the format
+``tools/eval_detections.py`` reads (``image_id`` = file stem, ``bbox`` XYWH in original pixels).
+
+    python tools/demo.py --config-file configs/OSCAR/oscar_R18_FPN_P2_cpu.yaml \
+        --input datasets/sirst_v2/mixed/Misc_1.png more_images/ --output out/demo \
+        MODEL.WEIGHTS output/oscar_R18_FPN_P2_cpu/model_final.pth
+
+Exit codes: 0 success, 2 bad input (missing weights, no images, unreadable images: those are
+named and skipped, the others are still processed and written).
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import sys
+from typing import List
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.config import get_cfg
+
+from deepinfrared_d2.data import DatasetFileError, read_image_bgr
+from deepinfrared_d2.data.mapper import NoCoDatasetMapper
+from deepinfrared_d2.engine import SIRSTTrainer
+from deepinfrared_d2.engine.trainer import AutocastInference
+from deepinfrared_d2.evaluation.results_file import predictions_to_records, write_results_file
+from deepinfrared_d2.utils.visualize import draw_sirst_picture
+from oscar import add_oscar_config
+
+IMAGE_EXTS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
+
+
+def list_images(inputs: List[str]) -> List[str]:
+    """Image paths from files, folders (their images, sorted) and glob patterns, in order."""
+    paths: List[str] = []
+    for item in inputs:
+        if os.path.isdir(item):
+            paths += sorted(os.path.join(item, f) for f in os.listdir(item)
+                            if f.lower().endswith(IMAGE_EXTS))
+        elif os.path.isfile(item):
+            paths.append(item)
+        else:
+            matched = sorted(glob.glob(item))
+            if not matched:
+                raise FileNotFoundError(f"{item}: no such file, folder or matching pattern")
+            paths += matched
+    return paths
+
+
+def build_predictor(cfg) -> torch.nn.Module:
+    """The config's model in eval mode with ``MODEL.WEIGHTS`` loaded (autocast-wrapped when
+    ``TEST.AMP.ENABLED``)."""
+    weights = cfg.MODEL.WEIGHTS
+    if not (weights and os.path.isfile(weights)):
+        raise FileNotFoundError("the demo needs MODEL.WEIGHTS pointing at a trained checkpoint; "
+                                f"got {weights!r}" + (" (no such file)" if weights else ""))
+    model = SIRSTTrainer.build_model(cfg)
+    DetectionCheckpointer(model).load(weights)
+    model.eval()
+    return AutocastInference(model) if cfg.TEST.AMP.ENABLED else model
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config-file", required=True)
+    ap.add_argument("--input", nargs="+", required=True, help="image files, folders or globs")
+    ap.add_argument("--output", required=True, help="folder for the pictures and results.json")
+    ap.add_argument("--confidence-threshold", type=float, default=0.0,
+                    help="drop detections scoring below this (results file and pictures)")
+    ap.add_argument("--top-k", type=int, default=5, help="detections drawn per picture")
+    ap.add_argument("--no-pictures", action="store_true", help="only write results.json")
+    ap.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ...")
+    args = ap.parse_args(argv)
+
+    cfg = get_cfg()
+    add_oscar_config(cfg)
+    cfg.merge_from_file(args.config_file)
+    cfg.merge_from_list(args.opts)
+    if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
+        cfg.MODEL.DEVICE = "cpu"
+    cfg.freeze()
+    try:
+        paths = list_images(args.input)
+        if not paths:
+            raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTS)}) in {args.input}")
+        model = build_predictor(cfg)
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+    mapper = NoCoDatasetMapper(cfg, is_train=False)
+    os.makedirs(args.output, exist_ok=True)
+    records, failed = [], []
+    for path in tqdm(paths, desc="demo", unit="img"):
+        image_id = os.path.splitext(os.path.basename(path))[0]
+        try:
+            bgr = read_image_bgr(path)
+        except DatasetFileError as e:
+            failed.append(str(e))
+            tqdm.write(f"error: {e} (skipped)")
+            continue
+        inputs = mapper({"file_name": path, "image_id": image_id,
+                         "height": bgr.shape[0], "width": bgr.shape[1]})
+        with torch.no_grad():
+            inst = model([inputs])[0]["instances"].to("cpu")
+        inst = inst[inst.scores >= args.confidence_threshold]
+        inst = inst[torch.argsort(inst.scores, descending=True, stable=True)]
+        scores = inst.scores.float().numpy()
+        boxes = inst.pred_boxes.tensor.float().numpy() if inst.has("pred_boxes") else None
+        points = inst.pred_points.float().numpy() if inst.has("pred_points") else None
+        records += predictions_to_records(image_id, scores, boxes, points)
+        if not args.no_pictures:
+            centres = points if points is not None else (boxes[:, :2] + boxes[:, 2:]) / 2
+            k = args.top_k
+            pic = draw_sirst_picture(bgr, np.zeros((0, 4)), points=centres[:k], scores=scores[:k],
+                                     boxes=None if boxes is None else boxes[:k], crops="detections")
+            cv2.imwrite(os.path.join(args.output, f"{image_id}.png"), pic)
+    write_results_file(os.path.join(args.output, "results.json"), records)
+    print(f"{len(paths) - len(failed)} images, {len(records)} detections -> "
+          f"{os.path.join(args.output, 'results.json')}")
+    if failed:
+        print(f"error: {len(failed)} image(s) could not be read:\n  " + "\n  ".join(failed),
+              file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
