@@ -7,7 +7,10 @@
 Columns: method | mNoCoAP | published | diff | Pd | Fa/image | s/image (median) | peak memory,
 plus mNoCoAP under the other protocol. Each method runs through ``baselines.runner`` into
 ``<output>/<method>`` and therefore resumes when interrupted. The table is also written to
-``<output>/table.md`` (rewritten after every method).
+``<output>/table.md`` (rewritten after every method). ``--report-only`` computes nothing: it
+tabulates the finished runs, lists the unfinished ones, and compares every method on the
+images that the unfinished ones have finished (an unbiased sample when runs go in split
+order).
 """
 from __future__ import annotations
 
@@ -71,6 +74,43 @@ def _unfinished_row(name: str, out: str, dataset: str):
             "peak_mib": max((p["peak_mib"] for p in parts), default=0.0), "s_total": sum(secs)}
 
 
+def subset_table(dataset: str, output: str, methods: List[str], unfinished: List[str],
+                 protocol: str) -> str:
+    """Every method re-evaluated on the images that all ``unfinished`` methods have finished
+    (a temporary dataset holding only those images), as a markdown table."""
+    from detectron2.data import DatasetCatalog, MetadataCatalog
+
+    from baselines.io import dataset_images
+    from baselines.runner import _load_partials
+
+    ids = [i for i, _ in dataset_images(dataset)]
+    partials = {m: _load_partials(os.path.join(output, m, "partial"), ids) for m in methods}
+    common = [i for i in ids if all(i in partials[m] for m in unfinished)]
+    have = [m for m in methods if all(i in partials[m] for i in common)]
+    if not common or not have:
+        return ""
+    name = f"{dataset}@{len(common)}_finished"
+    keep = set(common)
+    records = [r for r in DatasetCatalog.get(dataset) if r["image_id"] in keep]
+    if name in DatasetCatalog.list():
+        DatasetCatalog.remove(name)
+    DatasetCatalog.register(name, lambda: records)
+    MetadataCatalog.get(name).set(thing_classes=["Target"], evaluator_type="noco")
+    n_targets = sum(1 for r in records if r["annotations"])
+    rows = []
+    for m in have:
+        res = evaluate(name, collect_records([partials[m][i] for i in common], protocol))
+        rows.append((res["noco"]["mNoCoAP"], m))
+    lines = [f"Common subset: the {len(common)} images ({n_targets} with targets) that "
+             f"{', '.join(unfinished)} finished, split order; every method re-evaluated on "
+             "them:", "",
+             f"| method | mNoCoAP ({protocol.upper()}), {len(common)} images | "
+             "published (256) |", "|---|---|---|"]
+    lines += [f"| {m} | {v:.3f} | {_fmt(PUBLISHED_MNOCOAP.get(m))} |"
+              for v, m in sorted(rows, reverse=True)]
+    return "\n".join(lines)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default="sirst_v2_test_full")
@@ -83,7 +123,8 @@ def main() -> int:
     ap.add_argument("--no-progress", action="store_true")
     ap.add_argument("--report-only", action="store_true",
                     help="compute nothing: tabulate finished runs, list unfinished ones with "
-                    "their progress")
+                    "their progress, and compare every method on the images the unfinished "
+                    "ones have finished")
     args = ap.parse_args()
     other = [p for p in PROTOCOLS if p != args.protocol][0]
     methods = [m.strip().lower() for m in args.methods.split(",") if m.strip()]
@@ -121,6 +162,10 @@ def main() -> int:
         print(f"[{name}] mNoCoAP={rows[-1]['mnocoap']:.4f} "  # noqa: E501
               f"method time {summary['seconds_total_method']:.0f} s", flush=True)
     print(build_table(rows, args.protocol, other))
+    unfinished = [r["method"] for r in rows
+                  if r.get("incomplete") and not r["incomplete"].startswith("0/")]
+    if unfinished:
+        print("\n" + subset_table(args.dataset, args.output, methods, unfinished, args.protocol))
     total = sum(r["s_total"] for r in rows)
     print(f"\nsum of per-image method times: {total / 60:.1f} min; wall time of this "
           f"invocation: {(time.time() - t0) / 60:.1f} min (workers={args.workers})")
