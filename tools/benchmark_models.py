@@ -27,14 +27,13 @@ import time
 from typing import Dict, Tuple
 
 import torch
-from detectron2.config import get_cfg
 from detectron2.modeling import build_model
 from torch import nn
 
 import deepinfrared_d2  # noqa: F401  (registers the datasets)
 from deepinfrared_d2.data.transforms import keep_ratio_size
 from deepinfrared_d2.utils.flops import count_gflops
-from oscar import add_oscar_config
+from oscar import get_oscar_cfg
 
 
 class DenseOnly(nn.Module):
@@ -109,12 +108,7 @@ def main(argv=None) -> int:
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ...")
     args = parser.parse_args(argv)
 
-    cfg = get_cfg()
-    add_oscar_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
-    if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
-        cfg.MODEL.DEVICE = "cpu"
+    cfg = get_oscar_cfg(args.config_file, args.opts)
     if args.threads:
         torch.set_num_threads(args.threads)
     model = build_model(cfg).eval()

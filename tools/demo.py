@@ -28,7 +28,6 @@ import torch
 from tqdm import tqdm
 
 from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.config import get_cfg
 
 from deepinfrared_d2.data import DatasetFileError, read_image_bgr
 from deepinfrared_d2.data.mapper import NoCoDatasetMapper
@@ -36,7 +35,7 @@ from deepinfrared_d2.engine import SIRSTTrainer
 from deepinfrared_d2.engine.trainer import AutocastInference
 from deepinfrared_d2.evaluation.results_file import predictions_to_records, write_results_file
 from deepinfrared_d2.utils.visualize import draw_sirst_picture
-from oscar import add_oscar_config
+from oscar import get_oscar_cfg
 
 IMAGE_EXTS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
 
@@ -83,12 +82,7 @@ def main(argv=None) -> int:
     ap.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ...")
     args = ap.parse_args(argv)
 
-    cfg = get_cfg()
-    add_oscar_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
-    if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
-        cfg.MODEL.DEVICE = "cpu"
+    cfg = get_oscar_cfg(args.config_file, args.opts)
     cfg.freeze()
     try:
         paths = list_images(args.input)

@@ -13,33 +13,22 @@ Trailing ``KEY VALUE`` pairs override the config. On a machine without CUDA,
 """
 from __future__ import annotations
 
-import logging
 import os
 import sys
 
-import torch
 from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.config import get_cfg
 from detectron2.engine import default_argument_parser, default_setup
 from detectron2.evaluation import verify_results
 from detectron2.utils import comm
 
 import deepinfrared_d2  # noqa: F401  (registers the SIRST datasets)
 from deepinfrared_d2.engine import SIRSTTrainer, TrainingDiverged, launch
-from oscar import add_oscar_config
+from oscar import get_oscar_cfg
 
 
 def setup(args):
     """Build the frozen config from ``--config-file`` and the trailing overrides."""
-    cfg = get_cfg()
-    add_oscar_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
-    if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
-        logging.getLogger(__name__).warning(
-            "CUDA is not available: using MODEL.DEVICE=cpu (SOLVER.AMP.ENABLED then means "
-            "bfloat16 autocast)")
-        cfg.MODEL.DEVICE = "cpu"
+    cfg = get_oscar_cfg(args.config_file, args.opts)
     cfg.freeze()
     default_setup(cfg, args)
     return cfg

@@ -3,7 +3,12 @@
 Every hyper-parameter of the architecture, the label assignment, the losses and inference
 lives here (OSCAR spec sections 4-7); the code reads them from the config only.
 """
+import logging
+from typing import Sequence
+
+import torch
 from detectron2.config import CfgNode as CN
+from detectron2.config import get_cfg
 
 from deepinfrared_d2.config import add_deepinfrared_config
 from deepinfrared_d2.data.mapper import add_noco_mapper_config
@@ -80,3 +85,21 @@ def add_oscar_config(cfg: CN) -> None:
     o.TEST_NMS_PRE = 1000
     o.TEST_NMS_THRESH = 0.5
     o.TEST_MAX_PER_IMAGE = 100
+
+
+def get_oscar_cfg(config_file: str, opts: Sequence[str] = ()) -> CN:
+    """Detectron2's default config + the OSCAR keys, merged with a YAML file and ``KEY VALUE`` opts.
+
+    On a machine without CUDA a ``cuda`` ``MODEL.DEVICE`` falls back to ``cpu`` (with a warning),
+    so the GPU configs run anywhere. The config is returned unfrozen.
+    """
+    cfg = get_cfg()
+    add_oscar_config(cfg)
+    cfg.merge_from_file(config_file)
+    cfg.merge_from_list(list(opts))
+    if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
+        logging.getLogger(__name__).warning(
+            "CUDA is not available: using MODEL.DEVICE=cpu (SOLVER.AMP.ENABLED then means "
+            "bfloat16 autocast)")
+        cfg.MODEL.DEVICE = "cpu"
+    return cfg
