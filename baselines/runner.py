@@ -73,7 +73,9 @@ def _worker(args: Tuple) -> Dict[str, Any]:
     return process_image(*args)
 
 
-def _load_partials(partial_dir: str, ids: Sequence[str]) -> Dict[str, Dict[str, Any]]:
+def load_partials(partial_dir: str, ids: Sequence[str]) -> Dict[str, Dict[str, Any]]:
+    """image_id -> per-image partial result of the ``ids`` finished in ``partial_dir``,
+    in the order of ``ids`` (missing or torn files are left out)."""
     done = {}
     for i in ids:
         p = os.path.join(partial_dir, f"{i}.json")
@@ -130,7 +132,7 @@ def run_method(method_name: str, dataset: str, output: str,
             raise ValueError(f"{output} holds a run with different {mismatch} "
                              f"({ {m: old.get(m) for m in mismatch} }); use a new --output")
     _atomic_json(run_file, {**config, "protocol": protocol, "status": "running"})
-    done = _load_partials(partial_dir, ids)
+    done = load_partials(partial_dir, ids)
     todo = [(i, p) for i, p in images if i not in done]
     t_start = time.time()
     tasks = [(method.name, full_params, i, p, k, partial_dir, maps_dir) for i, p in todo]

@@ -24,7 +24,8 @@ from typing import Dict, List
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from baselines import CORE_METHODS, PUBLISHED_MNOCOAP, PROTOCOLS  # noqa: E402
-from baselines.runner import collect_records, evaluate, run_method  # noqa: E402
+from baselines.io import dataset_images  # noqa: E402
+from baselines.runner import collect_records, evaluate, load_partials, run_method  # noqa: E402
 
 
 def _fmt(v, digits=3) -> str:
@@ -55,38 +56,27 @@ def build_table(rows: List[Dict], protocol: str, other: str) -> str:
     return "\n".join(lines)
 
 
-def _unfinished_row(name: str, out: str, dataset: str):
-    """None when the run in ``out`` is complete, else a row describing its progress."""
-    from baselines.io import dataset_images
-    n = len(dataset_images(dataset))
-    pdir = os.path.join(out, "partial")
-    parts = []
-    if os.path.isdir(pdir):
-        for i in os.listdir(pdir):
-            if i.endswith(".json"):
-                with open(os.path.join(pdir, i)) as f:
-                    parts.append(json.load(f))
+def _unfinished_row(name: str, parts: Dict[str, Dict], n: int):
+    """None when all ``n`` images are in ``parts`` (a finished run), else a progress row."""
     if len(parts) >= n:
         return None
-    secs = sorted(p["seconds"] for p in parts)
-    return {"method": name, "incomplete": f"{len(parts)}/{n} images, "
-            f"{sum(secs) / 60:.0f} min so far", "s_median": secs[len(secs) // 2] if secs else None,
-            "peak_mib": max((p["peak_mib"] for p in parts), default=0.0), "s_total": sum(secs)}
+    secs = sorted(p["seconds"] for p in parts.values())
+    return {"method": name, "done": len(parts),
+            "incomplete": f"{len(parts)}/{n} images, {sum(secs) / 60:.0f} min so far",
+            "s_median": secs[len(secs) // 2] if secs else None,
+            "peak_mib": max((p["peak_mib"] for p in parts.values()), default=0.0),
+            "s_total": sum(secs)}
 
 
-def subset_table(dataset: str, output: str, methods: List[str], unfinished: List[str],
-                 protocol: str) -> str:
-    """Every method re-evaluated on the images that all ``unfinished`` methods have finished
-    (a temporary dataset holding only those images), as a markdown table."""
+def subset_table(dataset: str, ids: List[str], partials: Dict[str, Dict[str, Dict]],
+                 unfinished: List[str], protocol: str) -> str:
+    """Every method of ``partials`` (method -> image_id -> partial result) re-evaluated on the
+    images of ``ids`` that all ``unfinished`` methods have finished (a temporary dataset
+    holding only those images), as a markdown table."""
     from detectron2.data import DatasetCatalog, MetadataCatalog
 
-    from baselines.io import dataset_images
-    from baselines.runner import _load_partials
-
-    ids = [i for i, _ in dataset_images(dataset)]
-    partials = {m: _load_partials(os.path.join(output, m, "partial"), ids) for m in methods}
     common = [i for i in ids if all(i in partials[m] for m in unfinished)]
-    have = [m for m in methods if all(i in partials[m] for i in common)]
+    have = [m for m in partials if all(i in partials[m] for i in common)]
     if not common or not have:
         return ""
     name = f"{dataset}@{len(common)}_finished"
@@ -95,7 +85,9 @@ def subset_table(dataset: str, output: str, methods: List[str], unfinished: List
     if name in DatasetCatalog.list():
         DatasetCatalog.remove(name)
     DatasetCatalog.register(name, lambda: records)
-    MetadataCatalog.get(name).set(thing_classes=["Target"], evaluator_type="noco")
+    parent = MetadataCatalog.get(dataset)
+    MetadataCatalog.get(name).set(thing_classes=parent.thing_classes,
+                                  evaluator_type=parent.evaluator_type)
     n_targets = sum(1 for r in records if r["annotations"])
     rows = []
     for m in have:
@@ -129,12 +121,15 @@ def main() -> int:
     other = [p for p in PROTOCOLS if p != args.protocol][0]
     methods = [m.strip().lower() for m in args.methods.split(",") if m.strip()]
     os.makedirs(args.output, exist_ok=True)
+    ids = [i for i, _ in dataset_images(args.dataset)]
     rows = []
+    partials: Dict[str, Dict[str, Dict]] = {}  # method -> image_id -> partial result
     t0 = time.time()
     for name in methods:
         out = os.path.join(args.output, name)
         if args.report_only:
-            row = _unfinished_row(name, out, args.dataset)
+            partials[name] = load_partials(os.path.join(out, "partial"), ids)
+            row = _unfinished_row(name, partials[name], len(ids))
             if row is not None:
                 rows.append(row)
                 continue
@@ -143,11 +138,8 @@ def main() -> int:
         with open(os.path.join(out, "results.json")) as f:
             records = json.load(f)
         res = evaluate(args.dataset, records)
-        partials = []
-        for i in sorted(os.listdir(os.path.join(out, "partial"))):
-            with open(os.path.join(out, "partial", i)) as f:
-                partials.append(json.load(f))
-        res_other = evaluate(args.dataset, collect_records(partials, other))
+        partials[name] = load_partials(os.path.join(out, "partial"), ids)
+        res_other = evaluate(args.dataset, collect_records(list(partials[name].values()), other))
         rows.append({"method": name, "mnocoap": res["noco"]["mNoCoAP"],
                      "pd": res["irstd"]["Pd"], "fa": res["irstd"]["Fa_per_image"],
                      "s_median": summary["seconds_per_image_median"],
@@ -162,10 +154,9 @@ def main() -> int:
         print(f"[{name}] mNoCoAP={rows[-1]['mnocoap']:.4f} "  # noqa: E501
               f"method time {summary['seconds_total_method']:.0f} s", flush=True)
     print(build_table(rows, args.protocol, other))
-    unfinished = [r["method"] for r in rows
-                  if r.get("incomplete") and not r["incomplete"].startswith("0/")]
+    unfinished = [r["method"] for r in rows if r.get("done")]
     if unfinished:
-        print("\n" + subset_table(args.dataset, args.output, methods, unfinished, args.protocol))
+        print("\n" + subset_table(args.dataset, ids, partials, unfinished, args.protocol))
     total = sum(r["s_total"] for r in rows)
     print(f"\nsum of per-image method times: {total / 60:.1f} min; wall time of this "
           f"invocation: {(time.time() - t0) / 60:.1f} min (workers={args.workers})")
