@@ -10,27 +10,13 @@ An interrupted run resumes from ``<output>/partial`` (finished images are not re
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import os
 import sys
 from typing import Any, Dict, List, Optional
 
 from .protocol import PROTOCOLS
-from .registry import get_method, list_methods
-
-
-def _parse_params(items: List[str]) -> Dict[str, Any]:
-    params = {}
-    for item in items:
-        if "=" not in item:
-            raise SystemExit(f"--param expects NAME=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        try:
-            params[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            params[key] = value
-    return params
+from .registry import get_method, list_methods, parse_param_items
 
 
 def cmd_list(_: argparse.Namespace) -> int:
@@ -57,7 +43,10 @@ def summary_line(summary: Dict[str, Any], results: Optional[Dict[str, Any]]) -> 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .runner import evaluate, run_method
-    params = _parse_params(args.param)
+    try:
+        params = parse_param_items(args.param)
+    except ValueError as exc:
+        raise SystemExit(str(exc))
     summary = run_method(args.method, args.dataset, args.output, params=params,
                          protocol=args.protocol, k=args.k, workers=args.workers,
                          save_maps=args.save_maps, progress=not args.no_progress,

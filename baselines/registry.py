@@ -17,12 +17,14 @@ with their published default parameters and citation; :func:`get_method` returns
 """
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Union
+from typing import Any, Callable, Dict, List, Mapping, Sequence, Union
 
 import numpy as np
 
-__all__ = ["Method", "register", "get_method", "list_methods", "prepare_image"]
+__all__ = ["Method", "register", "get_method", "list_methods", "prepare_image",
+           "parse_param_items"]
 
 _REGISTRY: Dict[str, "Method"] = {}
 
@@ -131,3 +133,18 @@ def get_method(name: str) -> Method:
     if key not in _REGISTRY:
         raise KeyError(f"unknown method {name!r}; available: {sorted(_REGISTRY)}")
     return _REGISTRY[key]
+
+
+def parse_param_items(items: Sequence[str]) -> Dict[str, Any]:
+    """``["lam=0.05", "variant=unsigned"]`` -> ``{"lam": 0.05, "variant": "unsigned"}``
+    (values read as Python literals where they parse as one, else kept as strings)."""
+    params: Dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--param expects NAME=VALUE, got {item!r}")
+        try:
+            params[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            params[key] = value
+    return params

@@ -127,6 +127,9 @@ def run_method(method_name: str, dataset: str, output: str,
     if os.path.isfile(run_file):
         with open(run_file) as f:
             old = json.load(f)
+        if isinstance(old.get("params"), dict):  # parameters added since: their defaults
+            defaults = {a: _jsonable(b) for a, b in method.params().items()}
+            old["params"] = {**defaults, **old["params"]}
         mismatch = [key for key in config if old.get(key) != config[key]]
         if mismatch:
             raise ValueError(f"{output} holds a run with different {mismatch} "

@@ -92,3 +92,14 @@ def test_save_maps_protocol_flag_and_param_mismatch(tmp_path):
     res = _cli("run", "--method", "tophat", "--dataset", DATASET, "--output", str(out_dir),
                "--param", "size=9", "--no-eval", timeout=120)
     assert res.returncode != 0 and "different" in res.stderr
+    # a run made before a parameter existed resumes (the new parameter takes its default)
+    run = json.loads((out_dir / "run.json").read_text())
+    del run["params"]["size"]
+    (out_dir / "run.json").write_text(json.dumps(run))
+    res = _cli("run", "--method", "tophat", "--dataset", DATASET, "--output", str(out_dir),
+               "--protocol", "p2", "--no-eval", timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert json.loads((out_dir / "results.json").read_text()) == records
+    res = _cli("run", "--method", "tophat", "--dataset", DATASET, "--output", str(out_dir),
+               "--param", "size", "--no-eval", timeout=120)
+    assert res.returncode != 0 and "NAME=VALUE" in res.stderr

@@ -295,6 +295,25 @@ def test_float32_paths_keep_the_float64_points_on_a_real_image(target):
     np.testing.assert_array_equal(p32[:, :2], p64[:, :2])
 
 
+@pytest.mark.parametrize("target", [ipi_target, nipps_target])
+def test_e_tol_is_an_earlier_stop_on_the_same_iterates(target):
+    """The non-published ``e_tol`` stop only truncates the published iteration: its trace is
+    a prefix of the full run's, it ends at the first iteration whose relative change of E
+    is <= e_tol, and on this real image it keeps the brightest point."""
+    path = dict(dataset_images("sirst_v2_mini_test"))["Misc_70"]
+    image = read_gray(path).astype(np.float64)
+    full, early = {}, {}
+    e_full = np.maximum(target(image, info=full), 0.0)
+    e_early = np.maximum(target(image, info=early, e_tol=2e-2), 0.0)
+    changes = [t[3] for t in full["trace"]]
+    stop = next(i for i, c in enumerate(changes) if c <= 2e-2) + 1
+    assert early["stop"] == "e_tol" and early["iterations"] == stop < full["iterations"]
+    assert [t[:2] for t in early["trace"]] == [t[:2] for t in full["trace"][:stop]]
+    p_full, p_early = (baselines.detect_points(m, image, protocol="p1", k=1)
+                       for m in (e_full, e_early))
+    np.testing.assert_array_equal(p_early[:, :2], p_full[:, :2])
+
+
 def test_fast_ript_matches_reference():
     image = synthetic(96, (41, 57))
     fast = baselines.get_method("ript")(image)

@@ -51,6 +51,17 @@ class _Sparse:
         return self.dense.reshape(-1)[self.idx]
 
 
+def _relative_change(new: _Sparse, old: _Sparse) -> float:
+    """||new - old||_F / ||new||_F of two sparse iterates (1.0 when new = 0)."""
+    v_new, v_old = new.values(), old.values()
+    n2 = float(np.dot(v_new, v_new))
+    if n2 <= 0.0:
+        return 1.0
+    cross = float(np.dot(v_new, old.dense.reshape(-1)[new.idx]))
+    d2 = n2 + float(np.dot(v_old, v_old)) - 2.0 * cross
+    return float(np.sqrt(max(d2, 0.0) / n2))
+
+
 def _soft_support(ge: np.ndarray, thr: float) -> Tuple[np.ndarray, np.ndarray]:
     """Flat support and values of soft(ge, thr) (signed soft threshold)."""
     idx = np.flatnonzero((ge > thr) | (ge < -thr))
@@ -90,12 +101,14 @@ class _SpectralState:
 
 
 def apg_rpca(d: np.ndarray, lam: float, tol: float = 1e-6, max_iter: int = 1000,
-             info: Optional[Dict] = None, lowp: Optional[bool] = None) -> np.ndarray:
+             info: Optional[Dict] = None, lowp: Optional[bool] = None,
+             e_tol: Optional[float] = None) -> np.ndarray:
     """Sparse part E of D = A + E by Gao's APG (continuation mu <- max(0.9 mu, 0.005 s4),
     mu0 = s2, rank-stability and 0.3 min(m, n) stops). ``d``: (n, m) float64, n >= m, not
     modified. ``lowp``: float32 Gram matrices and products (default: for large D). Returns E
     (n, m); ``info`` receives iterations, rank, card, the stop reason and a per-iteration
-    trace (rank, card, seconds)."""
+    trace (rank, card, seconds, relative change of E). ``e_tol``: an extra, *non-published*
+    stop once ||E_new - E|| <= e_tol ||E_new|| (None: off, the published solver)."""
     n, m = d.shape
     if n < m:
         raise ValueError("apg_rpca expects a tall matrix (transpose it)")
@@ -115,6 +128,7 @@ def apg_rpca(d: np.ndarray, lam: float, tol: float = 1e-6, max_iter: int = 1000,
     t_k = t_km1 = 1.0
     pre_rank, pre_card, counter = 0, 0, 0
     reason, it, card, rank_a, ranks = "max_iter", 0, 0, 0, [0, 0]
+    e_change = 1.0  # ||E_new - E|| / ||E_new|| (1 while E = 0)
     t0 = time.perf_counter()
     for it in range(1, max_iter + 1):
         beta = (t_km1 - 1.0) / t_k
@@ -161,6 +175,7 @@ def apg_rpca(d: np.ndarray, lam: float, tol: float = 1e-6, max_iter: int = 1000,
             idx, vals = _soft_support(h, thr_e)
             e_new.assign(idx, vals)
             card = len(idx)
+            e_change = _relative_change(e_new, e_cur)
             if not capped:
                 shrink = np.maximum(s - thr_a, 0.0)
                 fac.low_rank(v, shrink / s, out=a_prev, work32=work32)  # A_new
@@ -175,7 +190,8 @@ def apg_rpca(d: np.ndarray, lam: float, tol: float = 1e-6, max_iter: int = 1000,
                     basis = v[:, :DEFLATE]
         ranks = [ranks[1], rank_a]
         if info is not None:
-            info.setdefault("trace", []).append((rank_a, card, round(time.perf_counter() - t0, 2)))
+            info.setdefault("trace", []).append(
+                (rank_a, card, round(time.perf_counter() - t0, 2), float(f"{e_change:.3g}")))
         if capped:  # rank cap reached: E_new is final and A_new would never be used
             e_cur, e_new = e_new, e_cur
             reason = "rank_cap"
@@ -183,6 +199,8 @@ def apg_rpca(d: np.ndarray, lam: float, tol: float = 1e-6, max_iter: int = 1000,
         converged = np.sqrt(num2) / (TAU * max(1.0, np.sqrt(fro2))) <= tol
         if converged:
             reason = "tol"
+        elif e_tol is not None and e_change <= e_tol:
+            converged, reason = True, "e_tol"
         mu = max(0.9 * mu, mu_bar)
         t_km1, t_k = t_k, 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t_k * t_k))
         if a_cur is not None:
@@ -207,9 +225,9 @@ def apg_rpca(d: np.ndarray, lam: float, tol: float = 1e-6, max_iter: int = 1000,
 
 def ipi_target(image: np.ndarray, patch: int = 50, step: int = 10, lam: Optional[float] = None,
                tol: float = 1e-6, max_iter: int = 1000, info: Optional[Dict] = None,
-               lowp: Optional[bool] = None) -> np.ndarray:
-    """Signed target image E (H, W) of IPI (median reconstruction, Gao grid). ``info`` and
-    ``lowp``: see :func:`apg_rpca`."""
+               lowp: Optional[bool] = None, e_tol: Optional[float] = None) -> np.ndarray:
+    """Signed target image E (H, W) of IPI (median reconstruction, Gao grid). ``info``,
+    ``lowp`` and ``e_tol``: see :func:`apg_rpca`."""
     h, w = image.shape
     rows, cols = patch_grid((h, w), patch, step, "gao")
     if len(rows) == 0 or len(cols) == 0:
@@ -223,7 +241,8 @@ def ipi_target(image: np.ndarray, patch: int = 50, step: int = 10, lam: Optional
     if lam is None:
         lam = 1.0 / np.sqrt(max(h, w))
     wide = d.shape[0] < d.shape[1]
-    e = apg_rpca(np.ascontiguousarray(d.T) if wide else d, lam, tol, max_iter, info, lowp)
+    e = apg_rpca(np.ascontiguousarray(d.T) if wide else d, lam, tol, max_iter, info, lowp,
+                 e_tol)
     if wide:
         e = e.T
     return reconstruct_median(e.reshape(-1, patch, patch), (h, w), rows, cols, step)
@@ -232,12 +251,13 @@ def ipi_target(image: np.ndarray, patch: int = 50, step: int = 10, lam: Optional
 @register("ipi", citation="C. Gao, D. Meng, Y. Yang, Y. Wang, X. Zhou, A. G. Hauptmann, "
           "\"Infrared Patch-Image Model for Small Target Detection in a Single Image,\" IEEE "
           "Trans. Image Process., 22(12):4996-5009, 2013.", min_size="patch",
-          patch=50, step=10, lam=None, tol=1e-6, max_iter=1000)
+          patch=50, step=10, lam=None, tol=1e-6, max_iter=1000, e_tol=None)
 def ipi(image: np.ndarray, patch: int = 50, step: int = 10, lam: Optional[float] = None,
-        tol: float = 1e-6, max_iter: int = 1000) -> np.ndarray:
+        tol: float = 1e-6, max_iter: int = 1000, e_tol: Optional[float] = None) -> np.ndarray:
     """IPI: max(E, 0), E the APG sparse part of the [0, 1]-normalised patch-image.
 
     Patch 50, step 10 (Gao grid, uncovered border stays 0), lam = 1/sqrt(max(H, W)) when
-    None, median reconstruction.
+    None, median reconstruction. ``e_tol`` (not published, off by default): also stop once
+    the relative change of E per iteration is at most ``e_tol``.
     """
-    return np.maximum(ipi_target(image, patch, step, lam, tol, max_iter), 0.0)
+    return np.maximum(ipi_target(image, patch, step, lam, tol, max_iter, e_tol=e_tol), 0.0)

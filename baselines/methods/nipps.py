@@ -13,6 +13,7 @@ last iterations), as one product X @ M with M (m, m) = V diag(s'/s) V^T (n m^2).
 """
 from __future__ import annotations
 
+import time
 from typing import Dict, Optional
 
 import numpy as np
@@ -107,11 +108,14 @@ class _Spectral:
 
 def ialm_pssv(d: np.ndarray, lam: float, n_keep: Optional[int] = None, tol: float = 1e-7,
               max_iter: int = 1000, rho: float = 1.5, info: Optional[Dict] = None,
-              ratio: float = 0.005, lowp: Optional[bool] = None) -> np.ndarray:
+              ratio: float = 0.005, lowp: Optional[bool] = None,
+              e_tol: Optional[float] = None) -> np.ndarray:
     """Non-negative sparse part E of D = A + E by inexact ALM with PSSV (keep the ``n_keep``
     largest singular values; None: :func:`energy_rank` with ``ratio``). ``d``: (n, m)
-    float64, n >= m. Returns E (n, m) >= 0; ``info`` receives iterations, n_keep and a
-    per-iteration trace (rank, relative residual)."""
+    float64, n >= m. Returns E (n, m) >= 0; ``info`` receives iterations, n_keep, the stop
+    reason and a per-iteration trace (rank, relative residual, seconds, relative change of
+    E). ``e_tol``: an extra, *non-published* stop once ||E_new - E|| <= e_tol ||E_new||
+    (None: off, the published solver)."""
     n, m = d.shape
     if n < m:
         raise ValueError("ialm_pssv expects a tall matrix (transpose it)")
@@ -133,7 +137,10 @@ def ialm_pssv(d: np.ndarray, lam: float, n_keep: Optional[int] = None, tol: floa
     work32 = np.empty(d.shape, np.float32) if lowp else None
     basis = spec.v[:, :DEFLATE]
     v_prev = None
-    it = 0
+    e_old = np.zeros_like(d) if e_tol is not None or info is not None else None
+    e_change = 1.0  # ||E_new - E|| / ||E_new|| (1 while E = 0)
+    reason, it = "max_iter", 0
+    t0 = time.perf_counter()
     for it in range(1, max_iter + 1):
         thr = 1.0 / mu
         fresh = False  # x holds D - A + Y/mu
@@ -159,6 +166,11 @@ def ialm_pssv(d: np.ndarray, lam: float, n_keep: Optional[int] = None, tol: floa
                 np.subtract(x, a, out=e)
                 e -= lam / mu
                 np.maximum(e, 0.0, out=e)
+            if e_old is not None:
+                np.subtract(e_old, e, out=e_old)
+                e_norm = float(np.sqrt(np.vdot(e, e)))
+                e_change = float(np.sqrt(np.vdot(e_old, e_old))) / e_norm if e_norm > 0 else 1.0
+                np.copyto(e_old, e)
             x -= e
             fac = Factor(x, lowp, basis, work32, a)
             s, v = svt_pairs(fac, thr, keep=n_keep, start=v_prev)
@@ -178,26 +190,33 @@ def ialm_pssv(d: np.ndarray, lam: float, n_keep: Optional[int] = None, tol: floa
             y += x
         mu = min(rho * mu, mu_bar)
         if info is not None:
-            info.setdefault("trace", []).append((rank, err))
+            info.setdefault("trace", []).append(
+                (rank, float(f"{err:.3g}"), round(time.perf_counter() - t0, 2),
+                 float(f"{e_change:.3g}")))
         if err < tol:
+            reason = "tol"
+            break
+        if e_tol is not None and e_change <= e_tol:
+            reason = "e_tol"
             break
     if info is not None:
-        info.update(iterations=it, n_keep=n_keep)
+        info.update(iterations=it, n_keep=n_keep, stop=reason)
     return e
 
 
 def nipps_target(image: np.ndarray, patch: int = 50, step: int = 10, lam_l: float = 2.0,
                  ratio: float = 0.005, tol: float = 1e-7, max_iter: int = 1000,
-                 info: Optional[Dict] = None, lowp: Optional[bool] = None) -> np.ndarray:
-    """Non-negative target image E (H, W) of NIPPS (mean reconstruction, Dai grid). ``info``
-    and ``lowp``: see :func:`ialm_pssv`."""
+                 info: Optional[Dict] = None, lowp: Optional[bool] = None,
+                 e_tol: Optional[float] = None) -> np.ndarray:
+    """Non-negative target image E (H, W) of NIPPS (mean reconstruction, Dai grid). ``info``,
+    ``lowp`` and ``e_tol``: see :func:`ialm_pssv`."""
     h, w = image.shape
     rows, cols = patch_grid((h, w), patch, step, "dai")
     d = extract_patches(image, rows, cols, patch, order="col").reshape(-1, patch * patch)
     lam = lam_l / np.sqrt(min(d.shape))
     wide = d.shape[0] < d.shape[1]
     e = ialm_pssv(np.ascontiguousarray(d.T) if wide else d, lam, None, tol, max_iter,
-                  info=info, ratio=ratio, lowp=lowp)
+                  info=info, ratio=ratio, lowp=lowp, e_tol=e_tol)
     if wide:
         e = e.T
     return reconstruct_mean(e.reshape(-1, patch, patch), (h, w), rows, cols, order="col")
@@ -206,12 +225,15 @@ def nipps_target(image: np.ndarray, patch: int = 50, step: int = 10, lam_l: floa
 @register("nipps", citation="Y. Dai, Y. Wu, Y. Song, J. Guo, \"Non-negative infrared patch-image "
           "model: Robust target-background separation via partial sum minimization of singular "
           "values,\" Infrared Physics & Technology, 81:182-194, 2017.", min_size="patch",
-          patch=50, step=10, lam_l=2.0, ratio=0.005, tol=1e-7, max_iter=1000)
+          patch=50, step=10, lam_l=2.0, ratio=0.005, tol=1e-7, max_iter=1000, e_tol=None)
 def nipps(image: np.ndarray, patch: int = 50, step: int = 10, lam_l: float = 2.0,
-          ratio: float = 0.005, tol: float = 1e-7, max_iter: int = 1000) -> np.ndarray:
+          ratio: float = 0.005, tol: float = 1e-7, max_iter: int = 1000,
+          e_tol: Optional[float] = None) -> np.ndarray:
     """NIPPS: non-negative target image, IALM + PSSV on the 0-255 patch-image.
 
     Patch 50, step 10 (Dai grid with forced border patches), lam = lam_l / sqrt(min(m, n)),
-    N = number of singular values with s_i / s_1 >= ratio, mean reconstruction.
+    N = number of singular values with s_i / s_1 >= ratio, mean reconstruction. ``e_tol``
+    (not published, off by default): also stop once the relative change of E per iteration
+    is at most ``e_tol``.
     """
-    return nipps_target(image, patch, step, lam_l, ratio, tol, max_iter)
+    return nipps_target(image, patch, step, lam_l, ratio, tol, max_iter, e_tol=e_tol)
