@@ -103,3 +103,27 @@ def test_save_maps_protocol_flag_and_param_mismatch(tmp_path):
     res = _cli("run", "--method", "tophat", "--dataset", DATASET, "--output", str(out_dir),
                "--param", "size", "--no-eval", timeout=120)
     assert res.returncode != 0 and "NAME=VALUE" in res.stderr
+
+
+def test_benchmark_table_with_a_parameter_override(tmp_path):
+    """tools/benchmark_classical.py on three real images: one row per method, the override
+    reaches the run and is named under the table; a malformed override fails before any run."""
+    def bench(*args):
+        env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+        return subprocess.run([sys.executable, os.path.join("tools", "benchmark_classical.py"),
+                               "--dataset", DATASET, "--output", str(tmp_path), "--workers", "1",
+                               "--no-progress", *args], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=600)
+
+    res = bench("--methods", "tophat,lcm", "--param", "tophat.size=9")
+    assert res.returncode == 0, res.stderr
+    table = (tmp_path / "table.md").read_text()
+    rows = [line for line in table.splitlines() if line.startswith("| tophat ")
+            or line.startswith("| lcm ")]
+    assert len(rows) == 2 and "Not the published defaults: tophat size=9" in table
+    assert json.loads((tmp_path / "tophat" / "run.json").read_text())["params"]["size"] == 9
+    assert json.loads((tmp_path / "lcm" / "run.json").read_text())["status"] == "done"
+    for bad in ("ipi.e_tol=0.1", "tophat.nope=1", "tophat.size"):
+        res = bench("--methods", "tophat", "--param", bad)
+        assert res.returncode != 0 and ("--param" in res.stderr or "nope" in res.stderr)
+        assert "Traceback" not in res.stderr
