@@ -10,7 +10,8 @@ plus mNoCoAP under the other protocol. Each method runs through ``baselines.runn
 ``<output>/table.md`` (rewritten after every method). ``--report-only`` computes nothing: it
 tabulates the finished runs, lists the unfinished ones, and compares every method on the
 images that the unfinished ones have finished (an unbiased sample when runs go in split
-order).
+order). ``--param METHOD.NAME=VALUE`` overrides one method's parameter (e.g. the opt-in
+``ipi.e_tol``); the table then names every override under it.
 """
 from __future__ import annotations
 
