@@ -7,11 +7,12 @@ For each image size (H x W) it builds a random patch-image of the size IPI's and
 50/10 grids give (D: n patches x 2500), and times, on one BLAS thread (as each benchmark
 worker runs), the steps of the cheapest exact SVT route for such tall iterates (the Gram
 matrix of the 2500 columns, as ``baselines.methods.svd`` uses; a QR or a direct SVD of the
-n x 2500 matrix costs more), whatever the code around them: the float32 Gram matrix D^T D, the float64 tridiagonalisation of the 2500 x 2500 Gram
-matrix (``dsytrd``, the part paid once the rank is too high for block Krylov), its full
-eigendecomposition (``syevd``, the full-rank iterations of NIPPS) and the float32 product
-D @ M that forms the low-rank part. "full-rank SVT" = Gram + eigh + product: the least one
-such iteration can cost; multiply by the solver's iteration counts for a lower bound.
+n x 2500 matrix costs more), whatever the code around them: the float32 Gram matrix D^T D,
+the float64 tridiagonalisation of the 2500 x 2500 Gram matrix (``dsytrd``, the part paid
+once the rank is too high for block Krylov), its full eigendecomposition (``syevd``, the
+full-rank iterations of NIPPS) and the float32 product D @ M that forms the low-rank part.
+"full-rank SVT" = Gram + eigh + product: the least one such iteration can cost; multiply by
+the solver's iteration counts for a lower bound.
 """
 from __future__ import annotations
 
