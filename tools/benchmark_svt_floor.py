@@ -3,8 +3,8 @@
 
     python tools/benchmark_svt_floor.py [--shapes 1024x1280,512x640] [--repeat 2]
 
-For each image size (H x W) it builds a random patch-image of the size IPI's and NIPPS's
-50/10 grids give (D: n patches x 2500), and times, on one BLAS thread (as each benchmark
+For each image size (H x W) it builds a random patch-image of the size NIPPS's 50/10 grid
+gives (D: n patches x 2500; IPI's grid has up to one patch row and column fewer), and times, on one BLAS thread (as each benchmark
 worker runs), the steps of the cheapest exact SVT route for such tall iterates (the Gram
 matrix of the 2500 columns, as ``baselines.methods.svd`` uses; a QR or a direct SVD of the
 n x 2500 matrix costs more), whatever the code around them: the float32 Gram matrix D^T D,
