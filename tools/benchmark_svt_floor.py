@@ -3,16 +3,16 @@
 
     python tools/benchmark_svt_floor.py [--shapes 1024x1280,512x640] [--repeat 2]
 
-For each image size (H x W) it builds a random patch-image of the size NIPPS's 50/10 grid
-gives (D: n patches x 2500; IPI's grid has up to one patch row and column fewer), and times, on one BLAS thread (as each benchmark
-worker runs), the steps of the cheapest exact SVT route for such tall iterates (the Gram
-matrix of the 2500 columns, as ``baselines.methods.svd`` uses; a QR or a direct SVD of the
-n x 2500 matrix costs more), whatever the code around them: the float32 Gram matrix D^T D,
-the float64 tridiagonalisation of the 2500 x 2500 Gram matrix (``dsytrd``, the part paid
-once the rank is too high for block Krylov), its full eigendecomposition (``syevd``, the
-full-rank iterations of NIPPS) and the float32 product D @ M that forms the low-rank part.
-"full-rank SVT" = Gram + eigh + product: the least one such iteration can cost; multiply by
-the solver's iteration counts for a lower bound.
+For each image size (H x W) it builds a random patch-image of the size NIPPS's 50/10 grid gives
+(D: n patches x 2500; IPI's grid has up to one patch row and column fewer), and times, on one
+BLAS thread (as each benchmark worker runs), the steps of the cheapest exact SVT route for such
+tall iterates (the Gram matrix of the 2500 columns, as ``baselines.methods.svd`` uses; a QR or a
+direct SVD of the n x 2500 matrix costs more), whatever the code around them: the float32 Gram
+matrix D^T D, the float64 tridiagonalisation of the 2500 x 2500 Gram matrix (``dsytrd``, the
+part paid once the rank is too high for block Krylov), its full eigendecomposition (``syevd``,
+the full-rank iterations of NIPPS) and the float32 product D @ M that forms the low-rank part.
+"full-rank SVT" = Gram + eigh + product: the least one such iteration can cost; multiply by the
+solver's iteration counts for a lower bound.
 """
 from __future__ import annotations
 
