@@ -115,15 +115,44 @@ def test_benchmark_table_with_a_parameter_override(tmp_path):
                                "--no-progress", *args], cwd=ROOT, env=env, capture_output=True,
                               text=True, timeout=600)
 
-    res = bench("--methods", "tophat,lcm", "--param", "tophat.size=9")
+    res = bench("--methods", "tophat,lcm", "--param", "tophat.size=9", "--tie-orders", "3")
     assert res.returncode == 0, res.stderr
     table = (tmp_path / "table.md").read_text()
     rows = [line for line in table.splitlines() if line.startswith("| tophat ")
             or line.startswith("| lcm ")]
     assert len(rows) == 2 and "Not the published defaults: tophat size=9" in table
+    assert "| P1, 3 random tie orders |" in table
+    for row in rows:  # min-max of mNoCoAP over the tie orders
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        lo, hi = (float(v) for v in cells[-1].split("–"))
+        assert 0.0 <= lo <= hi <= 1.0 and len(cells) == 10
     assert json.loads((tmp_path / "tophat" / "run.json").read_text())["params"]["size"] == 9
     assert json.loads((tmp_path / "lcm" / "run.json").read_text())["status"] == "done"
     for bad in ("ipi.e_tol=0.1", "tophat.nope=1", "tophat.size"):
         res = bench("--methods", "tophat", "--param", bad)
         assert res.returncode != 0 and ("--param" in res.stderr or "nope" in res.stderr)
         assert "Traceback" not in res.stderr
+
+
+def test_break_ties_keeps_the_order_of_distinct_scores():
+    """The tie-order column's helper: distinct (float32) scores keep their order, ties
+    (0.3 + 1e-9 equals 0.3 in float32, as the metric reads scores) are ordered at random."""
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    from benchmark_classical import break_ties
+
+    scores = [1.0, 0.5, 1.0, 0.25, 0.5, 1.0, np.float32(0.3) + 1e-9, 0.3]
+    recs = [{"image_id": str(i), "score": float(s)} for i, s in enumerate(scores)]
+    orders = set()
+    for seed in range(20):
+        out = break_ties(recs, np.random.default_rng(seed))
+        new = np.array([r["score"] for r in out])
+        assert len(np.unique(new)) == len(recs)  # no tie left
+        old32 = np.array(scores, np.float32)
+        for i in range(len(recs)):
+            for j in range(len(recs)):
+                if old32[i] > old32[j]:
+                    assert new[i] > new[j]
+        assert [r["image_id"] for r in out] == [r["image_id"] for r in recs]
+        orders.add(tuple(np.argsort(-new)))
+    assert len(orders) > 1  # ties really are reordered
+

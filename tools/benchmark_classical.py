@@ -5,7 +5,10 @@
         --output out/benchmark_classical
 
 Columns: method | mNoCoAP | published | diff | Pd | Fa/image | s/image (median) | peak memory,
-plus mNoCoAP under the other protocol. Each method runs through ``baselines.runner`` into
+plus mNoCoAP under the other protocol and, with ``--tie-orders N`` (default 20), the range of
+mNoCoAP over N random orders of tied scores: the metric, like the original protocol, visits
+equal scores in NumPy's unstable ``argsort`` order, and P1 gives every image's top point the
+score 1.0, so that order alone moves P1 numbers by a few hundredths. Each method runs through ``baselines.runner`` into
 ``<output>/<method>`` and therefore resumes when interrupted. The table is also written to
 ``<output>/table.md`` (rewritten after every method). ``--report-only`` computes nothing: it
 tabulates the finished runs, lists the unfinished ones, and compares every method on the
@@ -20,9 +23,11 @@ import json
 import os
 import sys
 import time
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
 
 from baselines import CORE_METHODS, PUBLISHED_MNOCOAP, PROTOCOLS  # noqa: E402
 from baselines.io import dataset_images  # noqa: E402
@@ -34,21 +39,47 @@ def _fmt(v, digits=3) -> str:
     return "—" if v is None else f"{v:.{digits}f}"
 
 
+def break_ties(records: List[Dict], rng: np.random.Generator) -> List[Dict]:
+    """Copies of ``records`` whose scores keep their order but have every tie broken in a
+    random order. Scores are compared as float32, as the metric reads them; the new scores
+    are the ranks mapped to (0, 1] (the metric depends on the order of the scores only)."""
+    s32 = np.array([r["score"] for r in records], np.float32)
+    order = np.lexsort((rng.random(len(records)), -s32))  # by score descending, ties random
+    new = np.empty(len(records))
+    new[order] = 1.0 - np.arange(len(records)) / max(len(records), 1)
+    return [dict(r, score=float(v)) for r, v in zip(records, new)]
+
+
+def tie_order_range(dataset: str, records: List[Dict], n: int, seed: int = 0
+                    ) -> Tuple[float, float]:
+    """(min, max) of mNoCoAP over ``n`` random orders of the tied scores of ``records``."""
+    rng = np.random.default_rng(seed)
+    vals = [evaluate(dataset, break_ties(records, rng))["noco"]["mNoCoAP"] for _ in range(n)]
+    return min(vals), max(vals)
+
+
 def build_table(rows: List[Dict], protocol: str, other: str) -> str:
+    ties = next((r["tie_orders"] for r in rows if r.get("tie_orders")), 0)
     head = (f"| method | mNoCoAP ({protocol.upper()}) | published | diff | Pd | Fa/image | "
             f"s/image (median) | peak memory (MiB) | mNoCoAP ({other.upper()}) |")
-    lines = [head, "|" + "---|" * 9]
+    if ties:
+        head += f" {protocol.upper()}, {ties} random tie orders |"
+    lines = [head, "|" + "---|" * (10 if ties else 9)]
     for r in rows:
         pub = PUBLISHED_MNOCOAP.get(r["method"])
         if r.get("incomplete"):
             lines.append(f"| {r['method']} | not finished ({r['incomplete']}) | {_fmt(pub)} | — "
-                         f"| — | — | {_fmt(r['s_median'], 3)} | {r['peak_mib']:.0f} | — |")
+                         f"| — | — | {_fmt(r['s_median'], 3)} | {r['peak_mib']:.0f} | — |"
+                         + (" — |" if ties else ""))
             continue
         diff = None if pub is None else r["mnocoap"] - pub
+        spread = r.get("tie_range")
         lines.append(
             f"| {r['method']} | {_fmt(r['mnocoap'])} | {_fmt(pub)} | "
             f"{'—' if diff is None else f'{diff:+.3f}'} | {_fmt(r['pd'])} | {_fmt(r['fa'])} | "
-            f"{_fmt(r['s_median'], 3)} | {r['peak_mib']:.0f} | {_fmt(r['mnocoap_other'])} |")
+            f"{_fmt(r['s_median'], 3)} | {r['peak_mib']:.0f} | {_fmt(r['mnocoap_other'])} |"
+            + ((" — |" if spread is None else f" {spread[0]:.3f}–{spread[1]:.3f} |")
+               if ties else ""))
     pubs = [r for r in rows if r["method"] in PUBLISHED_MNOCOAP and not r.get("incomplete")]
     if len(pubs) >= 2:
         ours = [r["method"] for r in sorted(pubs, key=lambda r: -r["mnocoap"])]
@@ -116,6 +147,9 @@ def main() -> int:
     ap.add_argument("--k", type=int, default=5)
     ap.add_argument("--param", action="append", default=[], metavar="METHOD.NAME=VALUE",
                     help="override one method's parameter, e.g. ipi.e_tol=1e-3 (repeatable)")
+    ap.add_argument("--tie-orders", type=int, default=20, metavar="N",
+                    help="also evaluate each method under N random orders of its tied scores "
+                    "and print the min-max (0: off)")
     ap.add_argument("--no-progress", action="store_true")
     ap.add_argument("--report-only", action="store_true",
                     help="compute nothing: tabulate finished runs, list unfinished ones with "
@@ -165,7 +199,10 @@ def main() -> int:
                      "s_median": summary["seconds_per_image_median"],
                      "s_total": summary["seconds_total_method"],
                      "peak_mib": summary["peak_mib_max"],
-                     "mnocoap_other": res_other["noco"]["mNoCoAP"]})
+                     "mnocoap_other": res_other["noco"]["mNoCoAP"],
+                     "tie_orders": args.tie_orders,
+                     "tie_range": (tie_order_range(args.dataset, records, args.tie_orders)
+                                   if args.tie_orders > 0 else None)})
         table = build_table(rows, args.protocol, other) + note
         with open(os.path.join(args.output, "table.md"), "w") as f:
             f.write(table + "\n")
