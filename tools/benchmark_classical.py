@@ -8,13 +8,13 @@ Columns: method | mNoCoAP | published | diff | Pd | Fa/image | s/image (median) 
 plus mNoCoAP under the other protocol and, with ``--tie-orders N`` (default 20), the range of
 mNoCoAP over N random orders of tied scores: the metric, like the original protocol, visits
 equal scores in NumPy's unstable ``argsort`` order, and P1 gives every image's top point the
-score 1.0, so that order alone moves P1 numbers by a few hundredths. Each method runs through ``baselines.runner`` into
-``<output>/<method>`` and therefore resumes when interrupted. The table is also written to
-``<output>/table.md`` (rewritten after every method). ``--report-only`` computes nothing: it
-tabulates the finished runs, lists the unfinished ones, and compares every method on the
-images that the unfinished ones have finished (an unbiased sample when runs go in split
-order). ``--param METHOD.NAME=VALUE`` overrides one method's parameter (e.g. the opt-in
-``ipi.e_tol``); the table then names every override under it.
+score 1.0, so that order alone moves P1 numbers by a few hundredths. Each method runs through
+``baselines.runner`` into ``<output>/<method>`` and therefore resumes when interrupted. The
+table is also written to ``<output>/table.md`` (rewritten after every method).
+``--report-only`` computes nothing: it tabulates the finished runs, lists the unfinished ones,
+and compares every method on the images that the unfinished ones have finished (an unbiased
+sample when runs go in split order). ``--param METHOD.NAME=VALUE`` overrides one method's
+parameter (e.g. the opt-in ``ipi.e_tol``); the table then names every override under it.
 """
 from __future__ import annotations
 
