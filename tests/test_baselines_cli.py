@@ -142,16 +142,14 @@ def test_break_ties_keeps_the_order_of_distinct_scores():
 
     scores = [1.0, 0.5, 1.0, 0.25, 0.5, 1.0, np.float32(0.3) + 1e-9, 0.3]
     recs = [{"image_id": str(i), "score": float(s)} for i, s in enumerate(scores)]
+    old32 = np.array(scores, np.float32)
     orders = set()
     for seed in range(20):
         out = break_ties(recs, np.random.default_rng(seed))
         new = np.array([r["score"] for r in out])
         assert len(np.unique(new)) == len(recs)  # no tie left
-        old32 = np.array(scores, np.float32)
-        for i in range(len(recs)):
-            for j in range(len(recs)):
-                if old32[i] > old32[j]:
-                    assert new[i] > new[j]
+        above_before = old32[:, None] > old32[None, :]
+        assert np.all(new[:, None] > new[None, :], where=above_before)  # order kept
         assert [r["image_id"] for r in out] == [r["image_id"] for r in recs]
         orders.add(tuple(np.argsort(-new)))
     assert len(orders) > 1  # ties really are reordered
