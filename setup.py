@@ -1,5 +1,27 @@
 """DeepInfrared-D2: a Detectron2 plugin for single-frame infrared small target detection."""
+import os
+
 from setuptools import find_packages, setup
+
+TEST_MARKER = "# --- test ---"
+
+
+def requirements():
+    """(runtime, test) requirement lines of requirements.txt, the one dependency list."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "requirements.txt")
+    runtime, test = [], []
+    current = runtime
+    with open(path) as f:
+        for line in f:
+            if line.strip() == TEST_MARKER:
+                current = test
+            req = line.split("#", 1)[0].strip()
+            if req:
+                current.append(req)
+    return runtime, test
+
+
+RUNTIME, TEST = requirements()
 
 setup(
     name="deepinfrared-d2",
@@ -8,17 +30,9 @@ setup(
     "baselines for Detectron2.",
     python_requires=">=3.9",
     packages=find_packages(include=["deepinfrared_d2", "deepinfrared_d2.*", "baselines",
-                                    "baselines.*"])
+                                    "baselines.*", "sirst", "sirst.*"])
     + ["oscar"],
     package_dir={"oscar": "projects/OSCAR/oscar"},
-    install_requires=[
-        "numpy>=1.24",
-        "scipy>=1.10",
-        "opencv-python-headless>=4.8",
-        "pycocotools>=2.0.7",
-        "fvcore>=0.1.5",
-        "iopath>=0.1.7",
-        "tqdm",
-    ],
-    extras_require={"test": ["pytest>=7"]},
+    install_requires=RUNTIME,
+    extras_require={"test": TEST},
 )

@@ -10,10 +10,11 @@ An interrupted run resumes from ``<output>/partial`` (finished images are not re
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import Any, Dict, List, Optional
+
+from sirst.results import write_json_atomic
 
 from .protocol import PROTOCOLS
 from .registry import get_method, list_methods, parse_param_items
@@ -29,15 +30,15 @@ def cmd_list(_: argparse.Namespace) -> int:
     return 0
 
 
-def summary_line(summary: Dict[str, Any], results: Optional[Dict[str, Any]]) -> str:
+def summary_line(summary: Dict[str, Any], metrics: Optional[Dict[str, Any]]) -> str:
     parts = [f"method={summary['method']}", f"images={summary['n_images']}",
              f"s/image(median)={summary['seconds_per_image_median']:.3f}",
              f"s/image(mean)={summary['seconds_per_image_mean']:.3f}",
              f"peak={summary['peak_mib_max']:.0f}MiB"]
-    if results:
-        parts = [f"mNoCoAP={results['noco']['mNoCoAP']:.4f}",
-                 f"Pd={results['irstd']['Pd']:.4f}",
-                 f"Fa/img={results['irstd']['Fa_per_image']:.4f}"] + parts
+    if metrics:
+        parts = [f"mNoCoAP={metrics['noco']['mNoCoAP']:.4f}",
+                 f"Pd={metrics['irstd']['Pd']:.4f}",
+                 f"Fa/img={metrics['irstd']['Fa_per_image']:.4f}"] + parts
     return "  ".join(parts)
 
 
@@ -47,21 +48,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         params = parse_param_items(args.param)
     except ValueError as exc:
         raise SystemExit(str(exc))
-    summary = run_method(args.method, args.dataset, args.output, params=params,
-                         protocol=args.protocol, k=args.k, workers=args.workers,
-                         save_maps=args.save_maps, progress=not args.no_progress,
-                         limit=args.limit)
-    results = None
+    records, summary = run_method(args.method, args.dataset, args.output, params=params,
+                                  protocol=args.protocol, k=args.k, workers=args.workers,
+                                  save_maps=args.save_maps, progress=not args.no_progress,
+                                  limit=args.limit)
+    metrics = None
     if not args.no_eval:
-        from deepinfrared_d2.evaluation import format_results_table
-        with open(os.path.join(args.output, "results.json")) as f:
-            records = json.load(f)
-        results = evaluate(args.dataset, records)
-        print(format_results_table(results))
-        summary["evaluation"] = results
-        with open(os.path.join(args.output, "run.json"), "w") as f:
-            json.dump(summary, f, indent=2)
-    print(summary_line(summary, results))
+        from deepinfrared_d2.evaluation import format_metrics_table
+        metrics = evaluate(args.dataset, records)
+        print(format_metrics_table(metrics))
+        summary["evaluation"] = metrics
+        write_json_atomic(os.path.join(args.output, "run.json"), summary, indent=2)
+    print(summary_line(summary, metrics))
     return 0
 
 

@@ -18,6 +18,7 @@ with their published default parameters and citation; :func:`get_method` returns
 from __future__ import annotations
 
 import ast
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Sequence, Union
 
@@ -98,15 +99,22 @@ class Method:
         return out
 
 
-def register(name: str, citation: str, min_size: Union[int, str] = 3, **defaults: Any):
-    """Decorator registering ``func(image, **params)`` under ``name`` with its defaults.
+def register(name: str, citation: str, min_size: Union[int, str] = 3):
+    """Decorator registering ``func(image, **params)`` under ``name``.
 
-    The first line of the function's docstring is the method's short description.
+    The method's parameters and their published defaults are the function's keyword
+    parameters (stated once, in its signature); the first line of its docstring is the
+    method's short description.
     """
 
     def deco(func: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
         if name in _REGISTRY:
             raise ValueError(f"method {name!r} is already registered")
+        params = list(inspect.signature(func).parameters.values())[1:]  # after the image
+        missing = [p.name for p in params if p.default is inspect.Parameter.empty]
+        if missing:
+            raise TypeError(f"method {name!r}: parameter(s) {missing} need a default")
+        defaults = {p.name: p.default for p in params}
         doc = (func.__doc__ or "").strip().splitlines()
         _REGISTRY[name] = Method(name=name, func=func, citation=citation,
                                  description=doc[0] if doc else "", _defaults=defaults,

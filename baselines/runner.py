@@ -20,18 +20,14 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .io import dataset_images, read_gray
+from sirst.dataset import load_dataset
+from sirst.image_io import read_gray
+from sirst.results import detections_to_records, write_json_atomic, write_results_file
+
 from .protocol import PROTOCOLS, detect_points, points_to_boxes
 from .registry import get_method
 
-__all__ = ["run_method", "collect_records", "evaluate", "process_image"]
-
-
-def _atomic_json(path: str, obj: Any) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(obj, f)
-    os.replace(tmp, path)
+__all__ = ["run_method", "collect_records", "evaluate", "process_image", "load_partials"]
 
 
 def _jsonable(v: Any) -> Any:
@@ -65,7 +61,7 @@ def process_image(method_name: str, params: Dict[str, Any], image_id: str, path:
         norm = target / scale if scale > 0 else target
         np.savez_compressed(os.path.join(maps_dir, f"{image_id}.npz"),
                             map=norm.astype(np.float16), scale=np.float64(scale))
-    _atomic_json(os.path.join(partial_dir, f"{image_id}.json"), rec)
+    write_json_atomic(os.path.join(partial_dir, f"{image_id}.json"), rec)
     return rec
 
 
@@ -90,29 +86,32 @@ def load_partials(partial_dir: str, ids: Sequence[str]) -> Dict[str, Dict[str, A
 
 def collect_records(partials: Sequence[Dict[str, Any]], protocol: str = "p1"
                     ) -> List[Dict[str, Any]]:
-    """Results-JSON records of one protocol from partial per-image results."""
+    """Results records of one protocol from per-image partial results (points as the
+    centroids, their XYWH boxes for box AP), in the order of ``partials``."""
     records = []
     for rec in partials:
-        for (x, y, s), b in zip(rec["points"][protocol], rec["boxes"][protocol]):
-            records.append({"image_id": rec["image_id"], "point": [float(x), float(y)],
-                            "score": float(s), "bbox": [float(v) for v in b]})
+        pts = np.asarray(rec["points"][protocol], dtype=np.float64).reshape(-1, 3)
+        xywh = np.asarray(rec["boxes"][protocol], dtype=np.float64).reshape(-1, 4)
+        boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+        records += detections_to_records(rec["image_id"], pts[:, 2], boxes, pts[:, :2])
     return records
 
 
 def run_method(method_name: str, dataset: str, output: str,
                params: Optional[Dict[str, Any]] = None, protocol: str = "p1", k: int = 5,
                workers: int = 1, save_maps: bool = False, progress: bool = True,
-               limit: Optional[int] = None) -> Dict[str, Any]:
+               limit: Optional[int] = None) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
     """Run ``method_name`` on every image of ``dataset``; resume from ``<output>/partial``.
 
-    Returns the run summary (also written to ``<output>/run.json``); ``results.json`` holds
-    the records of ``protocol``. Refuses to resume a run made with other parameters.
+    Returns the results records of ``protocol`` (also written to ``<output>/results.json``,
+    in dataset order) and the run summary (also ``<output>/run.json``). Refuses to resume a
+    run made with other parameters.
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; use one of {PROTOCOLS}")
     method = get_method(method_name)
     full_params = method.params(**(params or {}))
-    images = dataset_images(dataset)
+    images = [(str(r["image_id"]), r["file_name"]) for r in load_dataset(dataset)]
     if limit is not None:
         images = images[:limit]
     ids = [i for i, _ in images]
@@ -134,7 +133,7 @@ def run_method(method_name: str, dataset: str, output: str,
         if mismatch:
             raise ValueError(f"{output} holds a run with different {mismatch} "
                              f"({ {m: old.get(m) for m in mismatch} }); use a new --output")
-    _atomic_json(run_file, {**config, "protocol": protocol, "status": "running"})
+    write_json_atomic(run_file, {**config, "protocol": protocol, "status": "running"})
     done = load_partials(partial_dir, ids)
     todo = [(i, p) for i, p in images if i not in done]
     t_start = time.time()
@@ -166,7 +165,7 @@ def run_method(method_name: str, dataset: str, output: str,
             bar.close()
     partials = [done[i] for i in ids]
     records = collect_records(partials, protocol)
-    _atomic_json(os.path.join(output, "results.json"), records)
+    write_results_file(os.path.join(output, "results.json"), records, ids)
     secs = [r["seconds"] for r in partials]
     summary = {**config, "protocol": protocol, "status": "done", "n_images": len(ids),
                "n_records": len(records), "workers": workers,
@@ -177,12 +176,12 @@ def run_method(method_name: str, dataset: str, output: str,
                "resumed_images": len(ids) - len(todo),
                "peak_mib_max": max(r["peak_mib"] for r in partials),
                "citation": method.citation}
-    _atomic_json(run_file, summary)
-    return summary
+    write_json_atomic(run_file, summary)
+    return records, summary
 
 
 def evaluate(dataset: str, records: List[Dict[str, Any]]) -> Dict[str, Any]:
-    """mNoCoAP / Pd / Fa of results records with the project's evaluator (imports
+    """Metrics (mNoCoAP, Pd/Fa, box AP) of results records with the project's evaluator (imports
     ``deepinfrared_d2``, hence detectron2, here and only here)."""
     from deepinfrared_d2.evaluation import evaluate_records
     return evaluate_records(dataset, records)

@@ -1,20 +1,18 @@
 """Helpers shared by the tests (importable: pytest puts tests/ on sys.path)."""
 import os
 
-from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
-from oscar import add_oscar_config
+from deepinfrared_d2.config import get_cfg
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OSCAR_CONFIGS = os.path.join(ROOT, "projects", "OSCAR", "configs")
 
 
 def oscar_cfg(config: str = "oscar_R18_FPN_P2_cpu", **overrides):
-    """An OSCAR config from ``configs/OSCAR/<config>.yaml`` on CPU, with ``KEY=value``
-    overrides given as keyword arguments (``**{"SOLVER.MAX_ITER": "2"}``)."""
-    cfg = get_cfg()
-    add_oscar_config(cfg)
-    cfg.merge_from_file(os.path.join(ROOT, "configs/OSCAR", f"{config}.yaml"))
+    """An OSCAR config from ``projects/OSCAR/configs/<config>.yaml`` on CPU, with
+    ``KEY=value`` overrides given as keyword arguments (``**{"SOLVER.MAX_ITER": "2"}``)."""
+    cfg = get_cfg(os.path.join(OSCAR_CONFIGS, f"{config}.yaml"))
     cfg.MODEL.DEVICE = "cpu"
     for key, value in overrides.items():
         cfg.merge_from_list([key, value])

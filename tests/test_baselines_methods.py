@@ -10,11 +10,12 @@ import pytest
 
 import baselines
 from baselines.methods import patches as P
-from baselines.io import dataset_images, read_gray
 from baselines.methods import svd as S
 from baselines.methods.ipi import ipi_target
 from baselines.methods.nipps import nipps_target
 from baselines.methods.reference import ipi_reference, ript_reference
+from sirst.dataset import load_dataset
+from sirst.image_io import read_gray
 
 ALL = baselines.list_methods()
 # image size per method: IPI/NIPPS need enough 50x50 patches for their solvers to move
@@ -102,7 +103,9 @@ def test_overrides_change_the_result():
 
 
 def test_import_does_not_load_torch_or_detectron2():
-    code = ("import sys, baselines, baselines.methods, baselines.runner; baselines.list_methods();"
+    code = ("import sys, baselines, baselines.methods, baselines.runner, sirst.results; "
+            "from sirst.dataset import load_dataset; baselines.list_methods(); "
+            "assert len(load_dataset('sirst_v2_mini_test')) > 0; "
             "print('torch' in sys.modules, 'detectron2' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
@@ -180,7 +183,8 @@ def test_eigensolvers_return_every_pair_above_threshold():
     for r in (3, 20, 60):
         lo = 0.5 * (w_true[r - 1] + w_true[r])
         assert S.count_above(k, lo) == r
-        start = np.linalg.qr(v_true[:, :max(r - 2, 1)] + 1e-3 * rng.standard_normal((90, max(r - 2, 1))))[0]
+        k2 = max(r - 2, 1)
+        start = np.linalg.qr(v_true[:, :k2] + 1e-3 * rng.standard_normal((90, k2)))[0]
         for w, v in (S.eig_above(k, lo), S.eig_above_krylov(lambda q: k @ q, lo, start, extra=30)):
             assert len(w) == r
             np.testing.assert_allclose(w, w_true[:r], rtol=1e-10)
@@ -242,7 +246,8 @@ def test_fast_ipi_matches_reference():
 
 def _nipps_straightforward(image, patch=50, step=10, lam_l=2.0, ratio=0.005, tol=1e-7):
     """NIPPS as written: patch-image p^2 x n built column by column, full SVD per iteration."""
-    rows, cols = P.dai_corners(image.shape[0], patch, step), P.dai_corners(image.shape[1], patch, step)
+    rows = P.dai_corners(image.shape[0], patch, step)
+    cols = P.dai_corners(image.shape[1], patch, step)
     corners = [(r, c) for c in cols for r in rows]
     d = np.stack([image[r:r + patch, c:c + patch].ravel() for r, c in corners], axis=1)
     lam = lam_l / np.sqrt(min(d.shape))
@@ -282,7 +287,7 @@ def test_fast_nipps_matches_straightforward_ialm():
 
 @pytest.mark.parametrize("target", [ipi_target, nipps_target])
 def test_float32_paths_keep_the_float64_points_on_a_real_image(target):
-    path = dict(dataset_images("sirst_v2_mini_test"))["Misc_70"]
+    path = {r["image_id"]: r["file_name"] for r in load_dataset("sirst_v2_mini_test")}["Misc_70"]
     image = read_gray(path).astype(np.float64)
     maps, infos = [], []
     for lowp in (False, True):
@@ -300,7 +305,7 @@ def test_e_tol_is_an_earlier_stop_on_the_same_iterates(target):
     """The non-published ``e_tol`` stop only truncates the published iteration: its trace is
     a prefix of the full run's, it ends at the first iteration whose relative change of E
     is <= e_tol, and on this real image it keeps the brightest point."""
-    path = dict(dataset_images("sirst_v2_mini_test"))["Misc_70"]
+    path = {r["image_id"]: r["file_name"] for r in load_dataset("sirst_v2_mini_test")}["Misc_70"]
     image = read_gray(path).astype(np.float64)
     full, early = {}, {}
     e_full = np.maximum(target(image, info=full), 0.0)

@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.structures import BoxMode
-from PIL import Image
-
 from helpers import sirst_copy
+from PIL import Image
 
 from deepinfrared_d2.data import (
     DatasetFileError,
@@ -28,7 +27,8 @@ def split_ids(root, split):
 
 
 def test_every_split_file_is_registered_with_its_exact_image_count(sirst_root):
-    splits = sorted(f[:-4] for f in os.listdir(os.path.join(sirst_root, "splits")) if f.endswith(".txt"))
+    splits = sorted(f[:-4] for f in os.listdir(os.path.join(sirst_root, "splits"))
+                    if f.endswith(".txt"))
     assert {"trainval_full", "test_full", "test_v1", "mini_test"} <= set(splits)
     for split in splits:
         name = f"sirst_v2_{split}"
@@ -46,7 +46,8 @@ def test_test_full_records_in_detectron2_form_backgrounds_kept(sirst_root):
     assert sum(len(r["annotations"]) for r in records) == 150
     assert sum(not r["annotations"] for r in records) == 131
     for r in records:
-        assert set(r) == {"file_name", "image_id", "height", "width", "annotations", "sem_seg_file_name"}
+        assert set(r) == {"file_name", "image_id", "height", "width", "annotations",
+                          "sem_seg_file_name"}
         assert os.path.basename(r["file_name"]) == r["image_id"] + ".png"
         for a in r["annotations"]:
             assert a["bbox_mode"] == BoxMode.XYXY_ABS and a["category_id"] == 0

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
+from helpers import ROOT, oscar_cfg
 
 from deepinfrared_d2.data.mapper import NoCoDatasetMapper
 from deepinfrared_d2.engine import SIRSTTrainer
 from deepinfrared_d2.evaluation import load_results_file
-from helpers import ROOT, oscar_cfg
 
 IDS = ("Misc_70", "Misc_96")
-CONFIG = os.path.join(ROOT, "configs/OSCAR/oscar_R18_FPN_P2_cpu.yaml")
+CONFIG = os.path.join(ROOT, "projects/OSCAR/configs/oscar_R18_FPN_P2_cpu.yaml")
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

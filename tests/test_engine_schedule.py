@@ -1,15 +1,13 @@
 """The OSCAR LR schedule (spec 8.1) and the optimizer builder."""
 import pytest
 import torch
-from detectron2.config import get_cfg
 
-from deepinfrared_d2.config import add_deepinfrared_config
+from deepinfrared_d2.config import get_cfg
 from deepinfrared_d2.engine import EpochPolyWarmupScheduler, build_lr_scheduler, build_optimizer
 
 
 def paper_cfg():
     cfg = get_cfg()
-    add_deepinfrared_config(cfg)
     cfg.SOLVER.OPTIMIZER = "AdamW"
     cfg.SOLVER.BASE_LR = 0.002
     cfg.SOLVER.WEIGHT_DECAY = 0.05

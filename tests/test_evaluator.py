@@ -20,6 +20,7 @@ from deepinfrared_d2.evaluation.ground_truth import ground_truth_from_maps
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 import eval_detections  # noqa: E402
+
 DATASET = "sirst_v2_mini_test"
 
 
@@ -71,7 +72,8 @@ def test_evaluator_in_inference_on_dataset_with_a_real_detectron2_model(tmp_path
 
     # The saved predictions are a results file: the CLI gives back the same figures.
     out_json = tmp_path / "cli.json"
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools/eval_detections.py"), "--dataset",
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools/eval_detections.py"),
+                           "--dataset",
                            DATASET, "--results", str(tmp_path / "predictions.json"), "--output",
                            str(out_json)], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
@@ -92,8 +94,9 @@ def _fill(ev, rank, world_size):
 
 def _gather_worker(tmp_dir):
     """Each of 2 ranks evaluates half of the images; rank 0 writes what evaluate() returned."""
-    import deepinfrared_d2  # noqa: F401  (fresh process: register datasets)
     from detectron2.utils import comm
+
+    import deepinfrared_d2  # noqa: F401  (fresh process: register datasets)
 
     res = _fill(NoCoEvaluator(DATASET), comm.get_rank(), comm.get_world_size()).evaluate()
     with open(os.path.join(tmp_dir, f"rank{comm.get_rank()}.json"), "w") as f:

@@ -1,24 +1,30 @@
 """NoCoDatasetMapper and the SIRST transforms on real SIRST-V2 images (spec 8.1, 2.3)."""
+import os
+
 import cv2
 import numpy as np
 import pytest
 import torch
-from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog
 from detectron2.structures import BoxMode
+from helpers import ROOT
 
 import deepinfrared_d2  # noqa: F401  (registers the datasets)
+from deepinfrared_d2.config import get_cfg
 from deepinfrared_d2.data import read_image_bgr
 from deepinfrared_d2.data.mapper import NoCoDatasetMapper, _clip_and_filter
-from deepinfrared_d2.data.transforms import (GammaLUTTransform, RandomGammaCorrection,
-                                             TargetCentredCrop, gamma_table, keep_ratio_size)
+from deepinfrared_d2.data.transforms import (
+    GammaLUTTransform,
+    RandomGammaCorrection,
+    TargetCentredCrop,
+    gamma_table,
+    keep_ratio_size,
+)
 from deepinfrared_d2.evaluation import noco_map
-from oscar import add_oscar_config
 
 
 def make_cfg(**overrides):
-    cfg = get_cfg()
-    add_oscar_config(cfg)
+    cfg = get_cfg(os.path.join(ROOT, "configs", "Base-SIRST-V2.yaml"))  # RGB input
     for key, value in overrides.items():
         cfg.merge_from_list([key, value])
     return cfg

@@ -5,12 +5,15 @@ import re
 import numpy as np
 import pytest
 from detectron2.data import DatasetCatalog
-
 from helpers import sirst_copy
 
 from deepinfrared_d2.data import load_sirst_v2, read_gray
 from deepinfrared_d2.evaluation import load_noco_ground_truth, noco_map
-from deepinfrared_d2.evaluation.ground_truth import build_noco_ground_truth, fingerprint, record_boxes
+from deepinfrared_d2.evaluation.ground_truth import (
+    build_noco_ground_truth,
+    fingerprint,
+    record_boxes,
+)
 
 
 def test_spec_test_vector():
@@ -72,7 +75,8 @@ def test_cache_is_reused_and_invalidated_when_a_file_changes(tmp_path, sirst_roo
     assert load_noco_ground_truth(load_sirst_v2(str(root), "s"), "cache_test") is first
 
     xml = root / "annotations/bboxes" / f"{ids[0]}.xml"
-    xml.write_text(re.sub(r"<xmin>(\d+)", lambda m: f"<xmin>{int(m.group(1)) - 1}", xml.read_text(), 1))
+    xml.write_text(re.sub(r"<xmin>(\d+)", lambda m: f"<xmin>{int(m.group(1)) - 1}",
+                          xml.read_text(), 1))
     assert fingerprint(load_sirst_v2(str(root), "s")) != key
     img = root / "mixed" / f"{ids[1]}.png"
     os.utime(img, ns=(0, 0))

@@ -3,12 +3,11 @@ against the plain loop transcription in ``nocoap_reference``."""
 import numpy as np
 import pytest
 from detectron2.data import DatasetCatalog
+from nocoap_reference import mnocoap as reference_mnocoap
 
 from deepinfrared_d2.evaluation import NOCO_THRESHOLDS, centroids_from_boxes, evaluate_nocoap
 from deepinfrared_d2.evaluation.ground_truth import build_noco_ground_truth, ground_truth_from_maps
 from deepinfrared_d2.evaluation.nocoap import area_average_precision, match_centroids
-
-from nocoap_reference import mnocoap as reference_mnocoap
 
 
 def pts(*rows):

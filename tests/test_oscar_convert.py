@@ -9,8 +9,8 @@ import torch
 import torchvision
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.modeling import build_model
-
 from helpers import oscar_cfg
+
 from oscar.convert import convert_mmdet_oscar, convert_torchvision_resnet
 
 

@@ -3,18 +3,18 @@ import pytest
 import torch
 from detectron2.data import DatasetCatalog
 from detectron2.modeling import build_model
+from helpers import oscar_cfg
 
 import deepinfrared_d2  # noqa: F401  (registers the datasets)
 from deepinfrared_d2.data.mapper import NoCoDatasetMapper
-from helpers import oscar_cfg
-
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_cfg(**overrides):
     # a smaller keep-ratio scale keeps the test fast while still rescaling the boxes
-    return oscar_cfg("oscar_R18_FPN_P2_128_1x", **{"INPUT.KEEP_RATIO_SCALE": "(500, 300)", **overrides})
+    return oscar_cfg("oscar_R18_FPN_P2_128_1x",
+                     **{"INPUT.KEEP_RATIO_SCALE": "(500, 300)", **overrides})
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,10 @@ import pytest
 import torch
 from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances
+from helpers import oscar_cfg
 from torch import nn
 
 from deepinfrared_d2.utils.flops import count_gflops
-from helpers import oscar_cfg
 from oscar.backbone import BasicBlock
 
 CONFIGS = {256: "oscar_R18_FPN_P2_256_1x",
@@ -186,7 +186,8 @@ def test_benchmark_tool_reports_params_and_gflops(capsys):
     spec = importlib.util.spec_from_file_location("benchmark_models", "tools/benchmark_models.py")
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
-    tool.main(["--config-file", f"configs/OSCAR/{CONFIGS[128]}.yaml", "--input-size", "512", "512", "--no-timing",
+    tool.main(["--config-file", f"projects/OSCAR/configs/{CONFIGS[128]}.yaml",
+               "--input-size", "512", "512", "--no-timing",
                "--json"])
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["params"] == PARAMS[128][3]

@@ -18,12 +18,12 @@ import torch
 from detectron2.data import DatasetCatalog, build_detection_test_loader
 from detectron2.evaluation import inference_on_dataset
 from detectron2.structures import Boxes, Instances
+from helpers import oscar_cfg, register_records
 
 import deepinfrared_d2  # noqa: F401  (registers the datasets)
 from deepinfrared_d2.data import read_image_bgr
 from deepinfrared_d2.data.mapper import NoCoDatasetMapper
 from deepinfrared_d2.evaluation import NoCoEvaluator
-from helpers import oscar_cfg, register_records
 
 CROP = 64
 NUM_IMAGES = 4

@@ -6,12 +6,12 @@ import torch
 from detectron2.data import DatasetCatalog
 from detectron2.modeling import build_model
 from detectron2.utils.events import EventStorage
+from helpers import oscar_cfg
 
 import deepinfrared_d2  # noqa: F401  (registers the datasets)
 from deepinfrared_d2.data.mapper import NoCoDatasetMapper
-from helpers import oscar_cfg
 
-CPU_CONFIG = "configs/OSCAR/oscar_R18_FPN_P2_cpu.yaml"
+CPU_CONFIG = "projects/OSCAR/configs/oscar_R18_FPN_P2_cpu.yaml"
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

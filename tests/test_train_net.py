@@ -14,7 +14,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 import train_net  # noqa: E402
 
-CONFIG = os.path.join(ROOT, "configs/OSCAR/oscar_R18_FPN_P2_cpu.yaml")
+from deepinfrared_d2.engine import setup_cfg  # noqa: E402
+
+CONFIG = os.path.join(ROOT, "projects/OSCAR/configs/oscar_R18_FPN_P2_cpu.yaml")
 # A tiny OSCAR (same code paths, a fraction of the width) on 64x64 crops of 4 real images.
 TINY = [
     "MODEL.FLEX_RESNET.BASE_CHANNELS", "16", "MODEL.FLEX_RESNET.STEM_CHANNELS", "16",
@@ -58,7 +60,8 @@ def test_resume_after_interruption_then_eval_only_reproduces_the_metrics(tmp_pat
     # 1. Start a run and kill it as soon as it has written a checkpoint.
     p = subprocess.Popen([sys.executable, os.path.join(ROOT, "tools/train_net.py"),
                           *cli(tmp_path, max_iter=40, period=2)], cwd=ROOT,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
     marker = tmp_path / "last_checkpoint"
     deadline = time.time() + 300
     while not marker.exists() and p.poll() is None and time.time() < deadline:
@@ -73,8 +76,9 @@ def test_resume_after_interruption_then_eval_only_reproduces_the_metrics(tmp_pat
     # 2. --resume restores iteration, optimizer and LR scheduler from that checkpoint.
     from deepinfrared_d2.engine import SIRSTTrainer
 
-    args = train_net.default_argument_parser().parse_args(cli(tmp_path, "--resume", max_iter=8, period=2))
-    cfg = train_net.setup(args)
+    args = train_net.default_argument_parser().parse_args(
+        cli(tmp_path, "--resume", max_iter=8, period=2))
+    cfg = setup_cfg(args)
     trainer = SIRSTTrainer(cfg)
     trainer.resume_or_load(resume=True)
     assert trainer.start_iter == saved["iteration"] + 1
@@ -117,8 +121,9 @@ def test_cpu_amp_trains_and_tests_with_bfloat16_autocast(tmp_path):
     from deepinfrared_d2.engine.trainer import CPUAutocastTrainer
 
     args = train_net.default_argument_parser().parse_args(
-        cli(tmp_path, max_iter=2, period=100) + ["SOLVER.AMP.ENABLED", "True", "TEST.AMP.ENABLED", "True"])
-    cfg = train_net.setup(args)
+        cli(tmp_path, max_iter=2, period=100)
+        + ["SOLVER.AMP.ENABLED", "True", "TEST.AMP.ENABLED", "True"])
+    cfg = setup_cfg(args)
     trainer = SIRSTTrainer(cfg)
     assert isinstance(trainer._trainer, CPUAutocastTrainer)
     trainer.resume_or_load(resume=False)
@@ -133,13 +138,15 @@ def test_cpu_amp_trains_and_tests_with_bfloat16_autocast(tmp_path):
 
 
 def test_a_nan_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint(tmp_path):
-    proc = run_train_net(cli(tmp_path, max_iter=2, period=100) + ["DATASETS.TEST", "()"], timeout=600)
+    proc = run_train_net(cli(tmp_path, max_iter=2, period=100) + ["DATASETS.TEST", "()"],
+                         timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     final = tmp_path / "model_final.pth"
     stamp = final.stat().st_mtime_ns
     # Resume with a zero pixel std: the normalised input is infinite, the loss NaN.
     proc = run_train_net(cli(tmp_path, "--resume", max_iter=4, period=100)
-                         + ["DATASETS.TEST", "()", "MODEL.PIXEL_STD", "[0.0, 0.0, 0.0]"], timeout=600)
+                         + ["DATASETS.TEST", "()", "MODEL.PIXEL_STD", "[0.0, 0.0, 0.0]"],
+                         timeout=600)
     assert proc.returncode == 3
     assert "loss became NaN or infinite at iteration 2" in proc.stderr
     assert f"last good checkpoint is kept at {final}" in proc.stderr
@@ -150,10 +157,11 @@ def test_best_checkpoint_on_a_validation_split_and_refused_on_a_test_split(tmp_p
     from deepinfrared_d2.engine import SIRSTTrainer
 
     def cfg_for(test_set):
-        args = train_net.default_argument_parser().parse_args(cli(tmp_path, max_iter=4, period=100) + [
+        args = train_net.default_argument_parser().parse_args(
+            cli(tmp_path, max_iter=4, period=100) + [
             "SOLVER.BEST_CHECKPOINT.ENABLED", "True", "TEST.EVAL_PERIOD", "2",
             "DATASETS.TEST", f"('{test_set}',)"])
-        return train_net.setup(args)
+        return setup_cfg(args)
 
     with pytest.raises(ValueError, match="is a test split"):
         SIRSTTrainer(cfg_for("sirst_v2_mini_test"))

@@ -6,7 +6,6 @@ import sys
 
 import cv2
 from detectron2.data import DatasetCatalog
-
 from helpers import ROOT
 
 DATASET = "sirst_v2_mini_test"

@@ -29,10 +29,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from baselines import CORE_METHODS, PUBLISHED_MNOCOAP, PROTOCOLS  # noqa: E402
-from baselines.io import dataset_images  # noqa: E402
+from baselines import CORE_METHODS, PROTOCOLS, PUBLISHED_MNOCOAP  # noqa: E402
 from baselines.registry import get_method, parse_param_items  # noqa: E402
 from baselines.runner import collect_records, evaluate, load_partials, run_method  # noqa: E402
+from sirst.dataset import load_dataset  # noqa: E402
 
 
 def _fmt(v, digits=3) -> str:
@@ -176,7 +176,7 @@ def main() -> int:
                    + ", ".join(f"{a}={b!r}" for a, b in ov.items())
                    for name, ov in overrides.items())
     os.makedirs(args.output, exist_ok=True)
-    ids = [i for i, _ in dataset_images(args.dataset)]
+    ids = [str(r["image_id"]) for r in load_dataset(args.dataset)]
     rows = []
     partials: Dict[str, Dict[str, Dict]] = {}  # method -> image_id -> partial result
     t0 = time.time()
@@ -188,11 +188,9 @@ def main() -> int:
             if row is not None:
                 rows.append(row)
                 continue
-        summary = run_method(name, args.dataset, out, params=overrides.get(name),
-                             protocol=args.protocol, k=args.k, workers=args.workers,
-                             progress=not args.no_progress)
-        with open(os.path.join(out, "results.json")) as f:
-            records = json.load(f)
+        records, summary = run_method(name, args.dataset, out, params=overrides.get(name),
+                                      protocol=args.protocol, k=args.k, workers=args.workers,
+                                      progress=not args.no_progress)
         res = evaluate(args.dataset, records)
         partials[name] = load_partials(os.path.join(out, "partial"), ids)
         res_other = evaluate(args.dataset, collect_records(list(partials[name].values()), other))

@@ -14,11 +14,12 @@ import tempfile
 import time
 
 import numpy as np
+from detectron2.data import DatasetCatalog
 
 import deepinfrared_d2  # noqa: F401
-from detectron2.data import DatasetCatalog
 from deepinfrared_d2.evaluation import evaluate_records
 from deepinfrared_d2.evaluation.ground_truth import _MEMORY_CACHE
+
 
 def synthetic_records(dataset: str, per_image: int, seed: int = 0):
     """Per image: each GT box jittered (high scores) plus random boxes up to ``per_image``."""

@@ -21,8 +21,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 
 import baselines  # noqa: E402
-from baselines.io import dataset_images, read_gray  # noqa: E402
 from baselines.methods.reference import ipi_reference, ript_reference  # noqa: E402
+from sirst.dataset import load_dataset  # noqa: E402
+from sirst.image_io import read_gray  # noqa: E402
 
 REFERENCE = {"ipi": ipi_reference, "ript": ript_reference}
 DEFAULT_IMAGES = "Misc_70,Misc_96,Misc_214"  # SIRST-V2 mini_test: 338x251, 291x215, 300x194
@@ -35,7 +36,7 @@ def main() -> int:
     ap.add_argument("--images", default=DEFAULT_IMAGES, help="comma-separated image ids")
     ap.add_argument("--methods", default="ipi,ript")
     args = ap.parse_args()
-    paths = dict(dataset_images(args.dataset))
+    paths = {str(r["image_id"]): r["file_name"] for r in load_dataset(args.dataset)}
     ids = [i.strip() for i in args.images.split(",") if i.strip()]
     missing = [i for i in ids if i not in paths]
     if missing:

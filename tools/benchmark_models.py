@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
 """Parameters, GFLOPs and inference time of a DeepInfrared-D2 model config.
 
-    python tools/benchmark_models.py --config-file configs/OSCAR/oscar_R18_FPN_P2_256_1x.yaml
+    python tools/benchmark_models.py \
+        --config-file projects/OSCAR/configs/oscar_R18_FPN_P2_256_1x.yaml
     python tools/benchmark_models.py --config-file CFG --input-size 512 512   # paper GFLOPs
+
+Works for any registered model (the config names it, see ``deepinfrared_d2.config``):
 
 - params: every parameter of the model (for OSCAR also without the unused FPN output convs);
 - GFLOPs: mmcv conventions (``deepinfrared_d2.utils.flops.count_gflops``: conv MACs + bias,
   2x affine norm, ReLU/pool elements; interpolation, sigmoid, products, exp not counted) of
-  the dense part (backbone + neck + head) on one zero image of the network input size, padded
-  to the size divisibility like the model pads;
+  the dense part on one zero image of the network input size, padded to the size
+  divisibility like the model pads. The dense part is the model's ``forward_dense(images)``
+  (backbone + neck + head) when it has one, else its backbone;
 - ms/image: median over ``--runs`` full inferences (pre-processing, dense part, decoding and
   NMS) of a random uint8 image, batch 1, after one warm-up run, on MODEL.DEVICE.
 
@@ -32,19 +36,22 @@ from torch import nn
 
 import deepinfrared_d2  # noqa: F401  (registers the datasets)
 from deepinfrared_d2.data.transforms import keep_ratio_size
+from deepinfrared_d2.engine import setup_cfg
 from deepinfrared_d2.utils.flops import count_gflops
-from oscar import get_oscar_cfg
 
 
 class DenseOnly(nn.Module):
-    """Traceable wrapper running only the dense part (mmdet's ``forward_dummy``)."""
+    """Traceable wrapper running only the dense part (mmdet's ``forward_dummy``): the
+    model's ``forward_dense`` if it has one, else its backbone."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
 
     def forward(self, images: torch.Tensor):
-        return tuple(self.model.forward_dense(images))
+        if hasattr(self.model, "forward_dense"):
+            return tuple(self.model.forward_dense(images))
+        return tuple(self.model.backbone(images).values())
 
 
 def network_input_size(cfg, input_size, image_size) -> Tuple[int, int]:
@@ -108,7 +115,7 @@ def main(argv=None) -> int:
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ...")
     args = parser.parse_args(argv)
 
-    cfg = get_oscar_cfg(args.config_file, args.opts)
+    cfg = setup_cfg(args, output=False)
     if args.threads:
         torch.set_num_threads(args.threads)
     model = build_model(cfg).eval()

@@ -7,7 +7,7 @@ image a PNG shows the detections (red boxes, centres and scores) on the whole im
 magnified crops around the best ones; ``results.json`` holds every detection in the format
 ``tools/eval_detections.py`` reads (``image_id`` = file stem, ``bbox`` XYWH in original pixels).
 
-    python tools/demo.py --config-file configs/OSCAR/oscar_R18_FPN_P2_cpu.yaml \
+    python tools/demo.py --config-file projects/OSCAR/configs/oscar_R18_FPN_P2_cpu.yaml \
         --input datasets/sirst_v2/mixed/Misc_1.png more_images/ --output out/demo \
         MODEL.WEIGHTS output/oscar_R18_FPN_P2_cpu/model_final.pth
 
@@ -25,17 +25,16 @@ from typing import List
 import cv2
 import numpy as np
 import torch
+from detectron2.checkpoint import DetectionCheckpointer
 from tqdm import tqdm
 
-from detectron2.checkpoint import DetectionCheckpointer
-
-from deepinfrared_d2.data import DatasetFileError, read_image_bgr
 from deepinfrared_d2.data.mapper import NoCoDatasetMapper
-from deepinfrared_d2.engine import SIRSTTrainer
+from deepinfrared_d2.engine import SIRSTTrainer, setup_cfg
 from deepinfrared_d2.engine.trainer import AutocastInference
-from deepinfrared_d2.evaluation.results_file import predictions_to_records, write_results_file
+from deepinfrared_d2.evaluation.evaluator import instances_to_detections
 from deepinfrared_d2.utils.visualize import draw_sirst_picture
-from oscar import get_oscar_cfg
+from sirst.image_io import DatasetFileError, read_image_bgr
+from sirst.results import detections_to_records, write_results_file
 
 IMAGE_EXTS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
 
@@ -82,8 +81,7 @@ def main(argv=None) -> int:
     ap.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ...")
     args = ap.parse_args(argv)
 
-    cfg = get_oscar_cfg(args.config_file, args.opts)
-    cfg.freeze()
+    cfg = setup_cfg(args, output=False)
     try:
         paths = list_images(args.input)
         if not paths:
@@ -109,16 +107,14 @@ def main(argv=None) -> int:
         with torch.no_grad():
             inst = model([inputs])[0]["instances"].to("cpu")
         inst = inst[inst.scores >= args.confidence_threshold]
-        inst = inst[torch.argsort(inst.scores, descending=True, stable=True)]
-        scores = inst.scores.float().numpy()
-        boxes = inst.pred_boxes.tensor.float().numpy() if inst.has("pred_boxes") else None
-        points = inst.pred_points.float().numpy() if inst.has("pred_points") else None
-        records += predictions_to_records(image_id, scores, boxes, points)
+        det = instances_to_detections(inst[torch.argsort(inst.scores, descending=True,
+                                                         stable=True)])
+        records += detections_to_records(image_id, det.scores, det.boxes, det.points)
         if not args.no_pictures:
-            centres = points if points is not None else (boxes[:, :2] + boxes[:, 2:]) / 2
             k = args.top_k
-            pic = draw_sirst_picture(bgr, np.zeros((0, 4)), points=centres[:k], scores=scores[:k],
-                                     boxes=None if boxes is None else boxes[:k], crops="detections")
+            pic = draw_sirst_picture(bgr, np.zeros((0, 4)), points=det.centres()[:k],
+                                     scores=det.scores[:k], crops="detections",
+                                     boxes=None if det.boxes is None else det.boxes[:k])
             cv2.imwrite(os.path.join(args.output, f"{image_id}.png"), pic)
     write_results_file(os.path.join(args.output, "results.json"), records)
     print(f"{len(paths) - len(failed)} images, {len(records)} detections -> "

@@ -18,19 +18,14 @@ exit code 2.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 
-import deepinfrared_d2  # noqa: F401  (registers sirst_v2_*)
 from detectron2.data import DatasetCatalog
-from deepinfrared_d2.data import DatasetFileError
-from deepinfrared_d2.evaluation import (
-    ResultsFileError,
-    evaluate_records,
-    format_results_table,
-    load_results_file,
-)
+
+import deepinfrared_d2  # noqa: F401  (registers sirst_v2_*)
+from deepinfrared_d2.evaluation import PD_FA_SCORE_THRESHOLD, evaluate_records, format_metrics_table
+from sirst.image_io import DatasetFileError
+from sirst.results import ResultsFileError, load_results_file, write_json_atomic
 
 
 def parse_args(argv=None):
@@ -38,8 +33,9 @@ def parse_args(argv=None):
     ap.add_argument("--dataset", default="sirst_v2_test_full", help="registered dataset name")
     ap.add_argument("--results", required=True, help="results JSON (list of detection records)")
     ap.add_argument("--output", help="write the metrics as JSON here")
-    ap.add_argument("--score-threshold", type=float, default=0.5,
-                    help="detections scoring at least this count for Pd/Fa (default 0.5)")
+    ap.add_argument("--score-threshold", type=float, default=PD_FA_SCORE_THRESHOLD,
+                    help="detections scoring at least this count for Pd/Fa "
+                    f"(default {PD_FA_SCORE_THRESHOLD})")
     ap.add_argument("--no-box-ap", action="store_true", help="skip COCO box AP")
     return ap.parse_args(argv)
 
@@ -48,21 +44,21 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.dataset not in DatasetCatalog.list():
         print(f"error: unknown dataset {args.dataset!r}; registered SIRST datasets: "
-              f"{sorted(d for d in DatasetCatalog.list() if d.startswith('sirst'))}", file=sys.stderr)
+              f"{sorted(d for d in DatasetCatalog.list() if d.startswith('sirst'))}",
+              file=sys.stderr)
         return 2
     try:
         records = load_results_file(args.results)
-        results = evaluate_records(args.dataset, records, score_threshold=args.score_threshold,
+        metrics = evaluate_records(args.dataset, records, score_threshold=args.score_threshold,
                                    box_ap=not args.no_box_ap, source=args.results)
     except (ResultsFileError, DatasetFileError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"{args.dataset}: {len(records)} detections from {args.results}")
-    print(format_results_table(results))
+    print(format_metrics_table(metrics))
     if args.output:
-        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-        with open(args.output, "w") as f:
-            json.dump({"dataset": args.dataset, "results": args.results, **results}, f, indent=2)
+        write_json_atomic(args.output, {"dataset": args.dataset, "results": args.results,
+                                        **metrics}, indent=2)
         print(f"wrote {args.output}")
     return 0
 

@@ -17,20 +17,20 @@ Re-running resumes: finished images are not recomputed. Example::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 
 import cv2
+from detectron2.data import DatasetCatalog
 
 import baselines
 import deepinfrared_d2  # noqa: F401  (registers sirst_v2_*)
 from baselines.runner import run_method
-from detectron2.data import DatasetCatalog
-from deepinfrared_d2.data import DatasetFileError
-from deepinfrared_d2.evaluation import evaluate_records, format_results_table, load_results_file
-from deepinfrared_d2.utils.visualize import detections_by_image, render_record
+from deepinfrared_d2.evaluation import evaluate_records, format_metrics_table
+from deepinfrared_d2.utils.visualize import render_record
+from sirst.image_io import DatasetFileError
+from sirst.results import group_records, write_json_atomic
 
 
 def parse_args(argv=None):
@@ -60,21 +60,21 @@ def main(argv=None) -> int:
         records = DatasetCatalog.get(args.dataset)
         print(f"[main] {args.method} on {args.dataset} ({len(records)} images, "
               f"{sum(not r['annotations'] for r in records)} without target)", flush=True)
-        summary = run_method(args.method, args.dataset, run_dir, workers=args.workers)
-        detections = load_results_file(os.path.join(run_dir, "results.json"))
-        results = evaluate_records(args.dataset, detections)
+        detections, summary = run_method(args.method, args.dataset, run_dir,
+                                         workers=args.workers)
+        metrics = evaluate_records(args.dataset, detections)
     except (DatasetFileError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(format_results_table(results))
+    print(format_metrics_table(metrics))
     print(f"[main] {summary['seconds_per_image_median']:.3f} s/image (median), "
           f"{len(detections)} detections, protocol {summary['protocol']}")
-    with open(os.path.join(args.output, "metrics.json"), "w") as f:
-        json.dump({"method": args.method, "dataset": args.dataset, **results}, f, indent=2)
+    write_json_atomic(os.path.join(args.output, "metrics.json"),
+                      {"method": args.method, "dataset": args.dataset, **metrics}, indent=2)
 
     pic_dir = os.path.join(args.output, "pictures")
     os.makedirs(pic_dir, exist_ok=True)
-    by_image = detections_by_image(detections)
+    by_image = group_records(detections)
     for r in pick_pictures(records, args.pictures):
         pic = render_record(r, by_image.get(r["image_id"]), top_k=5)
         cv2.imwrite(os.path.join(pic_dir, f"{r['image_id']}.png"), pic)

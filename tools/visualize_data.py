@@ -15,14 +15,13 @@ import os
 import sys
 
 import cv2
-import numpy as np
+from detectron2.data import DatasetCatalog
 from tqdm import tqdm
 
 import deepinfrared_d2  # noqa: F401
-from detectron2.data import DatasetCatalog
-from deepinfrared_d2.data import DatasetFileError
-from deepinfrared_d2.evaluation import ResultsFileError, load_results_file
-from deepinfrared_d2.utils.visualize import detections_by_image, render_record
+from deepinfrared_d2.utils.visualize import render_record
+from sirst.image_io import DatasetFileError
+from sirst.results import ResultsFileError, group_records, load_results_file
 
 
 def main(argv=None) -> int:
@@ -37,7 +36,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     try:
         records = DatasetCatalog.get(args.dataset)
-        dets = detections_by_image(load_results_file(args.results)) if args.results else {}
+        dets = group_records(load_results_file(args.results)) if args.results else {}
     except (KeyError, DatasetFileError, ResultsFileError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -54,8 +53,7 @@ def main(argv=None) -> int:
         records = records[: args.num]
     os.makedirs(args.output_dir, exist_ok=True)
     for r in tqdm(records, desc="pictures"):
-        pic = render_record(r, dets.get(r["image_id"], (np.zeros((0, 2)), [], None)) if args.results else None,
-                     args.top_k)
+        pic = render_record(r, dets.get(r["image_id"]), args.top_k)
         cv2.imwrite(os.path.join(args.output_dir, f"{r['image_id']}.png"), pic)
     print(f"wrote {len(records)} pictures to {args.output_dir}")
     return 0

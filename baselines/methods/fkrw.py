@@ -77,7 +77,7 @@ def fkrw_preprocess(image: np.ndarray) -> np.ndarray:
 
 @register("fkrw", citation="Y. Qin, L. Bruzzone, C. Gao, B. Li, \"Infrared Small Target "
           "Detection Based on Facet Kernel and Random Walker,\" IEEE Trans. Geosci. Remote "
-          "Sens., 57(9):7104-7118, 2019.", min_size=6, k=4.0, window=11, beta=200.0, p=6.0)
+          "Sens., 57(9):7104-7118, 2019.", min_size=6)
 def fkrw(image: np.ndarray, k: float = 4.0, window: int = 11, beta: float = 200.0,
          p: float = 6.0) -> np.ndarray:
     """FKRW: facet response x random-walker region contrast, max-normalised (0-255 input,

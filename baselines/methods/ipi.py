@@ -250,8 +250,7 @@ def ipi_target(image: np.ndarray, patch: int = 50, step: int = 10, lam: Optional
 
 @register("ipi", citation="C. Gao, D. Meng, Y. Yang, Y. Wang, X. Zhou, A. G. Hauptmann, "
           "\"Infrared Patch-Image Model for Small Target Detection in a Single Image,\" IEEE "
-          "Trans. Image Process., 22(12):4996-5009, 2013.", min_size="patch",
-          patch=50, step=10, lam=None, tol=1e-6, max_iter=1000, e_tol=None)
+          "Trans. Image Process., 22(12):4996-5009, 2013.", min_size="patch")
 def ipi(image: np.ndarray, patch: int = 50, step: int = 10, lam: Optional[float] = None,
         tol: float = 1e-6, max_iter: int = 1000, e_tol: Optional[float] = None) -> np.ndarray:
     """IPI: max(E, 0), E the APG sparse part of the [0, 1]-normalised patch-image.

@@ -20,7 +20,7 @@ def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 @register("lcm", citation="C. L. P. Chen, H. Li, Y. Wei, T. Xia, Y. Y. Tang, \"A Local Contrast "
           "Method for Small Infrared Target Detection,\" IEEE Trans. Geosci. Remote Sens., "
-          "52(1):574-581, 2014.", scales=(3, 5, 7, 9))
+          "52(1):574-581, 2014.")
 def lcm(image: np.ndarray, scales: Sequence[int] = (3, 5, 7, 9)) -> np.ndarray:
     """LCM: max over scales of L^2 / max_i m_i (L = max of the centre cell, m_i = cell means).
 
@@ -38,8 +38,7 @@ def lcm(image: np.ndarray, scales: Sequence[int] = (3, 5, 7, 9)) -> np.ndarray:
 
 
 @register("mpcm", citation="Y. Wei, X. You, H. Li, \"Multiscale patch-based contrast measure "
-          "for small infrared target detection,\" Pattern Recognition, 58:216-226, 2016.",
-          scales=(3, 5, 7, 9))
+          "for small infrared target detection,\" Pattern Recognition, 58:216-226, 2016.")
 def mpcm(image: np.ndarray, scales: Sequence[int] = (3, 5, 7, 9)) -> np.ndarray:
     """MPCM: max over scales of min over the 4 opposite cell pairs of d_i * d_(i+4).
 
@@ -69,8 +68,7 @@ def _top_k_filter(s: int, ks: Tuple[int, ...], which: int):
 
 @register("tllcm", citation="J. Han, S. Moradi, I. Faramarzi, C. Liu, H. Zhang, Q. Zhao, \"A "
           "Local Contrast Method for Infrared Small-Target Detection Utilizing a Tri-Layer "
-          "Window,\" IEEE Geosci. Remote Sens. Lett., 17(10):1822-1826, 2020.",
-          cell=9, top_k=9)
+          "Window,\" IEEE Geosci. Remote Sens. Lett., 17(10):1822-1826, 2020.")
 def tllcm(image: np.ndarray, cell: int = 9, top_k: int = 9) -> np.ndarray:
     """TLLCM (single scale, co-author code): Ic^2 / Ib - Ic, clipped at 0.
 
@@ -89,8 +87,7 @@ def tllcm(image: np.ndarray, cell: int = 9, top_k: int = 9) -> np.ndarray:
 
 @register("rlcm", citation="J. Han, K. Liang, B. Zhou, X. Zhu, J. Zhao, L. Zhao, \"Infrared "
           "Small Target Detection Utilizing the Multiscale Relative Local Contrast Measure,\" "
-          "IEEE Geosci. Remote Sens. Lett., 15(4):612-616, 2018.",
-          cell=9, k_pairs=((2, 4), (5, 9), (9, 16)))
+          "IEEE Geosci. Remote Sens. Lett., 15(4):612-616, 2018.")
 def rlcm(image: np.ndarray, cell: int = 9,
          k_pairs: Sequence[Tuple[int, int]] = ((2, 4), (5, 9), (9, 16))) -> np.ndarray:
     """RLCM (extra): max over (K1, K2) of I0^2 / max_i I_i - I0, clipped at 0.
@@ -120,7 +117,7 @@ def rlcm(image: np.ndarray, cell: int = 9,
 
 @register("admd", citation="S. Moradi, P. Moallem, M. F. Sabahi, \"Fast and robust small "
           "infrared target detection using absolute directional mean difference algorithm,\" "
-          "Signal Processing, 177:107727, 2020.", scales=(3, 5, 7, 9))
+          "Signal Processing, 177:107727, 2020.")
 def admd(image: np.ndarray, scales: Sequence[int] = (3, 5, 7, 9)) -> np.ndarray:
     """ADMD (extra): max over scales of (M - Mb)^2 where M > Mb, else 0.
 
@@ -140,8 +137,7 @@ def admd(image: np.ndarray, scales: Sequence[int] = (3, 5, 7, 9)) -> np.ndarray:
 
 @register("aagd", citation="M. Aghaziyarati, S. Moradi, H. Talebi, \"Small infrared target "
           "detection using absolute average difference weighted by cumulative directional "
-          "derivatives,\" Infrared Phys. Technol., 101:78-87, 2019.",
-          inner=(3, 5, 7, 9), outer=19)
+          "derivatives,\" Infrared Phys. Technol., 101:78-87, 2019.")
 def aagd(image: np.ndarray, inner: Sequence[int] = (3, 5, 7, 9), outer: int = 19) -> np.ndarray:
     """MS-AAGD (extra, public multi-scale form): max over scales of (mu_i - mu_r)^2.
 

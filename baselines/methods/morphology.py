@@ -12,7 +12,7 @@ from ..registry import register
 
 @register("tophat", citation="V. T. Tom, T. Peli, M. Leung, J. E. Bondaryk, \"Morphology-based "
           "algorithm for point target detection in infrared backgrounds,\" Proc. SPIE 1954, "
-          "1993.", size=5)
+          "1993.")
 def tophat(image: np.ndarray, size: int = 5) -> np.ndarray:
     """White top-hat: image - opening(image, size x size square), >= 0 (MATLAB imtophat)."""
     opened = ndi.maximum_filter(ndi.minimum_filter(image, size=size, mode="nearest"),
@@ -39,14 +39,14 @@ _DESHPANDE = ("S. D. Deshpande, M. H. Er, R. Venkateswarlu, P. Chan, \"Max-mean 
               "filters for detection of small targets,\" Proc. SPIE 3809, 1999.")
 
 
-@register("maxmedian", citation=_DESHPANDE, size=5)
+@register("maxmedian", citation=_DESHPANDE)
 def maxmedian(image: np.ndarray, size: int = 5) -> np.ndarray:
     """Max-Median: image - max of the 4 directional line medians (symmetric border), >= 0."""
     return _max_directional(image, size, lambda a, fp: ndi.median_filter(
         a, footprint=fp, mode="reflect"))
 
 
-@register("maxmean", citation=_DESHPANDE, size=5)
+@register("maxmean", citation=_DESHPANDE)
 def maxmean(image: np.ndarray, size: int = 5) -> np.ndarray:
     """Max-Mean (extra): image - max of the 4 directional line means (symmetric border), >= 0."""
     return _max_directional(image, size, lambda a, fp: ndi.correlate(

@@ -224,8 +224,7 @@ def nipps_target(image: np.ndarray, patch: int = 50, step: int = 10, lam_l: floa
 
 @register("nipps", citation="Y. Dai, Y. Wu, Y. Song, J. Guo, \"Non-negative infrared patch-image "
           "model: Robust target-background separation via partial sum minimization of singular "
-          "values,\" Infrared Physics & Technology, 81:182-194, 2017.", min_size="patch",
-          patch=50, step=10, lam_l=2.0, ratio=0.005, tol=1e-7, max_iter=1000, e_tol=None)
+          "values,\" Infrared Physics & Technology, 81:182-194, 2017.", min_size="patch")
 def nipps(image: np.ndarray, patch: int = 50, step: int = 10, lam_l: float = 2.0,
           ratio: float = 0.005, tol: float = 1e-7, max_iter: int = 1000,
           e_tol: Optional[float] = None) -> np.ndarray:

@@ -74,8 +74,7 @@ def pstnn_solver(d: np.ndarray, w_p: np.ndarray, lam: float, n_keep: int, mu: fl
 
 @register("pstnn", citation="L. Zhang, Z. Peng, \"Infrared Small Target Detection Based on "
           "Partial Sum of the Tensor Nuclear Norm,\" Remote Sensing, 11(4):382, 2019.",
-          min_size="patch", patch=40, step=40, lam_l=0.7, ratio=0.1, mu=2e-3, rho=1.05, tol=1e-3,
-          max_iter=500)
+          min_size="patch")
 def pstnn(image: np.ndarray, patch: int = 40, step: int = 40, lam_l: float = 0.7,
           ratio: float = 0.1, mu: float = 2e-3, rho: float = 1.05, tol: float = 1e-3,
           max_iter: int = 500) -> np.ndarray:

@@ -12,7 +12,7 @@ from typing import Dict, Optional
 import numpy as np
 
 from .filters import mat2gray, structure_tensor_eigs
-from .patches import gao_corners, dai_corners
+from .patches import dai_corners, gao_corners
 
 
 def _ipi_patch_image(image: np.ndarray, p: int, s: int):

@@ -76,9 +76,7 @@ def ript_solver(f: np.ndarray, w_s: np.ndarray, lam: float, mu: float, rho: floa
 
 @register("ript", citation="Y. Dai, Y. Wu, \"Reweighted Infrared Patch-Tensor Model With Both "
           "Nonlocal and Local Priors for Single-Frame Small Target Detection,\" IEEE J. Sel. "
-          "Topics Appl. Earth Observ. Remote Sens., 10(8):3752-3767, 2017.", min_size="patch",
-          patch=30, step=10, lam_l=0.7, mu_factor=5.0, h=1.0, rho=1.5, tol=1e-7,
-          max_iter=1000)
+          "Topics Appl. Earth Observ. Remote Sens., 10(8):3752-3767, 2017.", min_size="patch")
 def ript(image: np.ndarray, patch: int = 30, step: int = 10, lam_l: float = 0.7,
          mu_factor: float = 5.0, h: float = 1.0, rho: float = 1.5, tol: float = 1e-7,
          max_iter: int = 1000) -> np.ndarray:

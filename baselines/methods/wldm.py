@@ -63,7 +63,7 @@ def weighted_local_entropy(levels: np.ndarray, m: int = 2, n: int = 2) -> np.nda
 @register("wldm", citation="H. Deng, X. Sun, M. Liu, C. Ye, X. Zhou, \"Small infrared target "
           "detection based on weighted local difference measure,\" IEEE Trans. Geosci. Remote "
           "Sens., 54(7):4204-4214, 2016. (Reconstructed after the authors' MGDWE, IEEE TAES "
-          "52(1):60-72, 2016; low confidence, see spec 3.3.)", L=4, m=2, n=2, variant="mgdwe")
+          "52(1):60-72, 2016; low confidence, see spec 3.3.)")
 def wldm(image: np.ndarray, L: int = 4, m: int = 2, n: int = 2,
          variant: str = "mgdwe") -> np.ndarray:
     """WLDM: multiscale local difference (inner 3..2L-1 vs outer 2L+1) x weighted entropy.

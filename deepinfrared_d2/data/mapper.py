@@ -25,8 +25,9 @@ from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
 from detectron2.structures import Boxes, BoxMode, Instances
 
-from ..evaluation.noco_map import noco_map
-from .image_io import read_image_bgr
+from sirst.image_io import read_image_bgr
+from sirst.noco_map import noco_map
+
 from .transforms import KeepRatioResize, RandomGammaCorrection, TargetCentredCrop
 
 __all__ = ["NoCoDatasetMapper", "add_noco_mapper_config", "build_noco_augmentations"]
@@ -35,19 +36,17 @@ RESIZE_MODES = ("keep_ratio", "none")
 
 
 def add_noco_mapper_config(cfg: CfgNode) -> None:
-    """Add the ``INPUT`` keys read by ``NoCoDatasetMapper`` (idempotent)."""
+    """Add the ``INPUT`` keys read by ``NoCoDatasetMapper``."""
     i = cfg.INPUT
-    if hasattr(i, "RESIZE_MODE_TRAIN"):
-        return
     i.RESIZE_MODE_TRAIN = "keep_ratio"  # "keep_ratio" (spec 8.1) or "none" (native resolution)
-    i.RESIZE_MODE_TEST = "keep_ratio"
+    i.RESIZE_MODE_TEST = "keep_ratio"  # the same choice at test time
     i.KEEP_RATIO_SCALE = (1000, 600)  # (long-edge max, short-edge max)
     i.FLIP_PROB = 0.5  # horizontal flip in training (INPUT.RANDOM_FLIP="none" disables it)
     i.GAMMA_CORRECTION = CN()
-    i.GAMMA_CORRECTION.ENABLED = False
+    i.GAMMA_CORRECTION.ENABLED = False  # random gamma in training (spec 8.1)
     i.GAMMA_CORRECTION.LOWER_BOUND = 0.5  # gamma ~ U(LOWER_BOUND, 1), inverted with prob 0.5
     i.TARGET_CROP = CN()
-    i.TARGET_CROP.ENABLED = False
+    i.TARGET_CROP.ENABLED = False  # random crops of SIZE in training (CPU recipes)
     i.TARGET_CROP.SIZE = (256, 256)  # (h, w) in pixels after the resize step
     i.TARGET_CROP.TARGET_PROB = 0.75  # probability that the crop is centred on a random target
     # A box cut by the crop is dropped when it keeps less than this fraction of its area.

@@ -1,11 +1,13 @@
 """Training engine: CPU/GPU launcher, optimizer and LR-schedule builders, the trainer."""
+from .defaults import setup_cfg
 from .launch import launch
-from .schedule import EpochPolyWarmupScheduler, build_lr_scheduler
 from .optimizer import build_optimizer
+from .schedule import EpochPolyWarmupScheduler, build_lr_scheduler
 from .trainer import SIRSTTrainer, TrainingDiverged
 
 __all__ = [
     "launch",
+    "setup_cfg",
     "EpochPolyWarmupScheduler",
     "build_lr_scheduler",
     "build_optimizer",

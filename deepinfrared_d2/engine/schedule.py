@@ -13,7 +13,8 @@ class EpochPolyWarmupScheduler(ParamScheduler):
 
     For 0-based iteration t and epoch e = t // epoch_iters (of ``num_epochs``):
     ``poly(e) = (1 - e / num_epochs) ** power * (1 - min_ratio) + min_ratio`` and, while
-    t < warmup_iters, the multiplier is ``poly(e) * (1 - (1 - t / warmup_iters) * (1 - warmup_factor))``.
+    t < warmup_iters, the multiplier is
+    ``poly(e) * (1 - (1 - t / warmup_iters) * (1 - warmup_factor))``.
     The multiplier scales the base LR, so the paper's ``0.002 * (1 - e/12)`` is reproduced.
     """
 
@@ -48,7 +49,8 @@ def build_lr_scheduler(cfg: CfgNode, optimizer: torch.optim.Optimizer):
     if s.LR_SCHEDULER_NAME != "EpochPolyWarmup":
         return d2_build_lr_scheduler(cfg, optimizer)
     if s.WARMUP_METHOD != "linear":
-        raise ValueError(f"EpochPolyWarmup supports WARMUP_METHOD 'linear', got {s.WARMUP_METHOD!r}")
+        raise ValueError("EpochPolyWarmup supports WARMUP_METHOD 'linear', got "
+                         f"{s.WARMUP_METHOD!r}")
     sched = EpochPolyWarmupScheduler(
         max_iter=s.MAX_ITER,
         epoch_iters=s.EPOCH_ITERS or s.MAX_ITER,

@@ -18,10 +18,13 @@ import time
 import weakref
 
 import torch
-
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import CfgNode
-from detectron2.data import MetadataCatalog, build_detection_test_loader, build_detection_train_loader
+from detectron2.data import (
+    MetadataCatalog,
+    build_detection_test_loader,
+    build_detection_train_loader,
+)
 from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, TrainerBase, hooks
 from detectron2.engine.defaults import create_ddp_model
 from detectron2.evaluation import COCOEvaluator, DatasetEvaluator
@@ -83,7 +86,8 @@ def check_selection_datasets(cfg: CfgNode) -> None:
         bad = [d for d in cfg.DATASETS.TEST if "test" in d]
         if bad:
             raise ValueError(
-                f"SOLVER.BEST_CHECKPOINT.ENABLED selects a checkpoint on DATASETS.TEST={bad}, which "
+                f"SOLVER.BEST_CHECKPOINT.ENABLED selects a checkpoint on DATASETS.TEST={bad}, "
+                "which "
                 "is a test split: select on a validation split (e.g. train on sirst_v2_train_full "
                 "and evaluate on sirst_v2_val_full) or disable it and report the last checkpoint."
             )
@@ -109,7 +113,8 @@ class SIRSTTrainer(DefaultTrainer):
             trainer_cls = AMPTrainer if on_gpu else CPUAutocastTrainer
         self._trainer = trainer_cls(model, data_loader, optimizer)
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
-        self.checkpointer = DetectionCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
+        self.checkpointer = DetectionCheckpointer(model, cfg.OUTPUT_DIR,
+                                                  trainer=weakref.proxy(self))
         self.start_iter = 0
         self.max_iter = cfg.SOLVER.MAX_ITER
         self.cfg = cfg
@@ -185,9 +190,11 @@ class SIRSTTrainer(DefaultTrainer):
         try:
             return super().train()
         except FloatingPointError as e:
-            last = self.checkpointer.get_checkpoint_file() if self.checkpointer.has_checkpoint() else None
+            last = (self.checkpointer.get_checkpoint_file()
+                    if self.checkpointer.has_checkpoint() else None)
             where = (f"the last good checkpoint is kept at {last}" if last else
-                     f"no checkpoint was saved yet (SOLVER.CHECKPOINT_PERIOD={self.cfg.SOLVER.CHECKPOINT_PERIOD})")
+                     "no checkpoint was saved yet "
+                     f"(SOLVER.CHECKPOINT_PERIOD={self.cfg.SOLVER.CHECKPOINT_PERIOD})")
             msg = (f"Training stopped: the loss became NaN or infinite at iteration {self.iter} "
                    f"({str(e).splitlines()[-1]}); {where}. Lower SOLVER.BASE_LR or enable "
                    "SOLVER.CLIP_GRADIENTS, then restart (with --resume to continue from it).")

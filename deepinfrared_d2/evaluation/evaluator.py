@@ -1,11 +1,10 @@
 """``NoCoEvaluator``: Detectron2 ``DatasetEvaluator`` for mNoCoAP, Pd/Fa and box AP."""
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections import OrderedDict
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 from detectron2.data import DatasetCatalog
@@ -13,15 +12,35 @@ from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
 from tabulate import tabulate
 
+from sirst.results import (
+    Detections,
+    ResultsFileError,
+    check_record,
+    detections_to_records,
+    group_records,
+    write_json_atomic,
+    write_results_file,
+)
+
 from .box_ap import coco_box_ap
 from .ground_truth import NoCoGroundTruth, load_noco_ground_truth
 from .nocoap import NOCO_THRESHOLDS, centroids_from_boxes, evaluate_nocoap
-from .pd_fa import pd_fa
-from .results_file import ResultsFileError, check_record, predictions_to_records, write_results_file
+from .pd_fa import PD_FA_SCORE_THRESHOLD, pd_fa
 
 logger = logging.getLogger(__name__)
 
-PD_FA_SCORE_THRESHOLD = 0.5
+PREDICTIONS_FILE = "predictions.json"  # the detections, a results file
+METRICS_FILE = "metrics.json"  # the figures
+
+
+def instances_to_detections(instances) -> Detections:
+    """A model's ``Instances`` (``scores`` and ``pred_boxes`` XYXY_ABS and/or ``pred_points``)
+    as float64 arrays on the CPU, in the model's order."""
+    inst = instances.to("cpu")
+    scores = inst.scores.double().numpy()
+    boxes = inst.pred_boxes.tensor.double().numpy() if inst.has("pred_boxes") else None
+    points = inst.pred_points.double().numpy() if inst.has("pred_points") else None
+    return Detections(scores, boxes, points)
 
 
 class NoCoEvaluator(DatasetEvaluator):
@@ -44,8 +63,8 @@ class NoCoEvaluator(DatasetEvaluator):
         """
         Args:
             score_threshold: detections scoring at least this count for Pd/Fa (not for AP).
-            output_dir: if given, ``nocoap_results.json`` and ``predictions.json`` (a results
-                file that ``tools/eval_detections.py`` reads back) are written there.
+            output_dir: if given, ``metrics.json`` (the figures) and ``predictions.json`` (the
+                detections, a results file ``tools/eval_detections.py`` reads back) go there.
             box_ap: also compute COCO box AP when the predictions are boxes.
         """
         self.dataset_name = dataset_name
@@ -72,7 +91,8 @@ class NoCoEvaluator(DatasetEvaluator):
         points = None if points is None else np.asarray(points, dtype=np.float32).reshape(-1, 2)
         cur = self._predictions.get(str(image_id))
         if cur is not None:
-            if (cur["boxes"] is None) != (boxes is None) or (cur["points"] is None) != (points is None):
+            if ((cur["boxes"] is None) != (boxes is None)
+                    or (cur["points"] is None) != (points is None)):
                 raise ValueError(f"image {image_id!r}: mixing box and point predictions")
             scores = np.concatenate([cur["scores"], scores])
             boxes = None if boxes is None else np.concatenate([cur["boxes"], boxes])
@@ -80,32 +100,20 @@ class NoCoEvaluator(DatasetEvaluator):
         self._predictions[str(image_id)] = {"scores": scores, "boxes": boxes, "points": points}
 
     def add_records(self, records: Sequence[Dict], source: str = "results") -> None:
-        """Add results-file records (see ``results_file``); checks each record."""
-        by_image: Dict[str, List[Dict]] = OrderedDict()
+        """Add results-file records (see ``sirst.results``); checks each record."""
         for i, rec in enumerate(records):
             check_record(rec, f"{source}: record {i}")
-            by_image.setdefault(str(rec["image_id"]), []).append(rec)
         kinds = {("bbox" in r, "point" in r) for r in records}
         if len(kinds) > 1:
-            raise ResultsFileError(f"{source}: records mix boxes and points; use one kind (a record "
-                                   "may carry both a 'point' and a 'bbox')")
-        for image_id, recs in by_image.items():
-            scores = [r["score"] for r in recs]
-            boxes = points = None
-            if "bbox" in recs[0]:
-                boxes = np.array([r["bbox"] for r in recs], dtype=np.float64)
-                boxes[:, 2:] += boxes[:, :2]
-            if "point" in recs[0]:
-                points = [r["point"] for r in recs]
-            self.add(image_id, scores, boxes=boxes, points=points)
+            raise ResultsFileError(f"{source}: records mix boxes and points; use one kind (a "
+                                   "record may carry both a 'point' and a 'bbox')")
+        for image_id, d in group_records(records).items():
+            self.add(image_id, d.scores, boxes=d.boxes, points=d.points)
 
     def process(self, inputs, outputs) -> None:
         for inp, out in zip(inputs, outputs):
-            inst = out["instances"].to("cpu")
-            scores = inst.scores.numpy()
-            boxes = inst.pred_boxes.tensor.numpy() if inst.has("pred_boxes") else None
-            points = inst.pred_points.numpy() if inst.has("pred_points") else None
-            self.add(inp["image_id"], scores, boxes=boxes, points=points)
+            d = instances_to_detections(out["instances"])
+            self.add(inp["image_id"], d.scores, boxes=d.boxes, points=d.points)
 
     # -- results out -------------------------------------------------------------------------
     def ground_truth(self) -> NoCoGroundTruth:
@@ -128,24 +136,25 @@ class NoCoEvaluator(DatasetEvaluator):
         gt = self.ground_truth()
         unknown = sorted(set(preds) - set(gt.index))
         if unknown:
-            raise ResultsFileError(f"{len(unknown)} image id(s) not in dataset {self.dataset_name!r}, "
+            raise ResultsFileError(f"{len(unknown)} image id(s) not in dataset "
+                                   f"{self.dataset_name!r}, "
                                    f"e.g. {unknown[:3]}")
         if not preds:
             logger.warning("NoCoEvaluator(%s): no prediction received", self.dataset_name)
         empty = {"scores": np.zeros(0, np.float32), "boxes": None, "points": None}
         per_image = [preds.get(i, empty) for i in gt.image_ids]
         centroids = [self._centroids(p) for p in per_image]
-        results = OrderedDict()
-        results["noco"] = evaluate_nocoap(centroids, gt, NOCO_THRESHOLDS)
-        results["irstd"] = pd_fa(centroids, gt, self.score_threshold)
+        metrics = OrderedDict()
+        metrics["noco"] = evaluate_nocoap(centroids, gt, NOCO_THRESHOLDS)
+        metrics["irstd"] = pd_fa(centroids, gt, self.score_threshold)
         with_boxes = [p for p in preds.values() if p["boxes"] is not None]
         if self.box_ap and preds and len(with_boxes) == len(preds):
-            results["bbox"] = coco_box_ap(
+            metrics["bbox"] = coco_box_ap(
                 [p["boxes"] if p["boxes"] is not None else np.zeros((0, 4)) for p in per_image],
                 [p["scores"] for p in per_image], gt)
         if self.output_dir:
-            self._save(results, gt, per_image)
-        return results
+            self._save(metrics, gt, per_image)
+        return metrics
 
     @staticmethod
     def _centroids(p) -> np.ndarray:
@@ -155,31 +164,31 @@ class NoCoEvaluator(DatasetEvaluator):
             return np.zeros((0, 3), np.float32)
         return centroids_from_boxes(p["boxes"], p["scores"])
 
-    def _save(self, results, gt: NoCoGroundTruth, per_image) -> None:
-        os.makedirs(self.output_dir, exist_ok=True)
+    def _save(self, metrics, gt: NoCoGroundTruth, per_image) -> None:
         records = []
         for image_id, p in zip(gt.image_ids, per_image):
-            records += predictions_to_records(image_id, p["scores"], p["boxes"], p["points"])
-        write_results_file(os.path.join(self.output_dir, "predictions.json"), records)
-        with open(os.path.join(self.output_dir, "nocoap_results.json"), "w") as f:
-            json.dump({"dataset": self.dataset_name, **results}, f, indent=2)
+            if len(p["scores"]):
+                records += detections_to_records(image_id, p["scores"], p["boxes"], p["points"])
+        write_results_file(os.path.join(self.output_dir, PREDICTIONS_FILE), records, gt.image_ids)
+        write_json_atomic(os.path.join(self.output_dir, METRICS_FILE),
+                          {"dataset": self.dataset_name, **metrics}, indent=2)
 
 
 def evaluate_records(dataset_name: str, records: Sequence[Dict],
                      score_threshold: float = PD_FA_SCORE_THRESHOLD, box_ap: bool = True,
                      output_dir: Optional[str] = None, source: str = "results"):
-    """Evaluate results-file records on a registered dataset (see ``NoCoEvaluator``)."""
+    """Metrics of results-file records on a registered dataset (see ``NoCoEvaluator``)."""
     ev = NoCoEvaluator(dataset_name, score_threshold=score_threshold, output_dir=output_dir,
                        distributed=False, box_ap=box_ap)
     ev.add_records(records, source)
     return ev.evaluate()
 
 
-def format_results_table(results: Dict[str, Dict[str, float]]) -> str:
+def format_metrics_table(metrics: Dict[str, Dict[str, float]]) -> str:
     """One markdown table of every figure: 9 NoCoAPs, mNoCoAP, Pd, Fa and box AP if present."""
     rows = []
-    for task, metrics in results.items():
-        for k, v in metrics.items():
+    for task, figures in metrics.items():
+        for k, v in figures.items():
             fmt = f"{v:.4f}" if k != "score_threshold" else f"{v:g}"
             rows.append((task, k, fmt))
     return tabulate(rows, headers=["task", "metric", "value"], tablefmt="pipe")

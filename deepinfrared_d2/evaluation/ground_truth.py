@@ -19,8 +19,8 @@ import numpy as np
 from detectron2.structures import BoxMode
 from tqdm import tqdm
 
-from ..data.image_io import DatasetFileError, read_gray
-from .noco_map import noco_map
+from sirst.image_io import DatasetFileError, read_gray
+from sirst.noco_map import noco_map
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +67,8 @@ class NoCoGroundTruth:
 
     def lookup(self, image_index: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """NoCo values at integer pixels (row, col) of images ``image_index`` (float64)."""
-        keys = self.pixel_offsets[image_index] + rows.astype(np.int64) * self.shapes[image_index, 1] + cols
+        keys = (self.pixel_offsets[image_index]
+                + rows.astype(np.int64) * self.shapes[image_index, 1] + cols)
         if len(self.map_keys) == 0:
             return np.zeros(len(keys), dtype=np.float64)
         pos = np.minimum(np.searchsorted(self.map_keys, keys), len(self.map_keys) - 1)
@@ -76,7 +77,8 @@ class NoCoGroundTruth:
     def dense_map(self, i: int) -> np.ndarray:
         """The full float64 (H, W) NoCo map of image ``i`` (for visualisation)."""
         h, w = (int(v) for v in self.shapes[i])
-        lo, hi = np.searchsorted(self.map_keys, [self.pixel_offsets[i], self.pixel_offsets[i] + h * w])
+        start = self.pixel_offsets[i]
+        lo, hi = np.searchsorted(self.map_keys, [start, start + h * w])
         out = np.zeros(h * w, dtype=np.float64)
         out[self.map_keys[lo:hi] - self.pixel_offsets[i]] = self.map_values[lo:hi]
         return out.reshape(h, w)
@@ -133,7 +135,8 @@ def build_noco_ground_truth(records: Sequence[Dict], progress: bool = True) -> N
                                   [record_boxes(r) for r in records])
 
 
-def ground_truth_from_maps(image_ids: Sequence[str], maps: Iterable[Union[np.ndarray, Tuple[int, int]]],
+def ground_truth_from_maps(image_ids: Sequence[str],
+                           maps: Iterable[Union[np.ndarray, Tuple[int, int]]],
                            boxes: Sequence[np.ndarray]) -> NoCoGroundTruth:
     """Sparse GT from dense float64 (H, W) maps (or an (H, W) shape for an all-zero map)."""
     shapes, keys, values = [], [], []

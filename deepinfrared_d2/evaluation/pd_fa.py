@@ -23,10 +23,13 @@ from scipy import ndimage
 
 from .ground_truth import NoCoGroundTruth
 
+PD_FA_SCORE_THRESHOLD = 0.5  # detections scoring at least this count for Pd/Fa
+
 PD_DISTANCE = 3.0  # pixels, strict
 
 
-def pd_fa(centroids: Sequence[np.ndarray], gt: NoCoGroundTruth, score_threshold: float = 0.5,
+def pd_fa(centroids: Sequence[np.ndarray], gt: NoCoGroundTruth,
+          score_threshold: float = PD_FA_SCORE_THRESHOLD,
           distance: float = PD_DISTANCE) -> Dict[str, float]:
     """Pd and Fa of per-image centroids (float32 (m, 3) rows cx, cy, score), dataset order."""
     matched = false_alarms = 0

@@ -5,15 +5,16 @@ in) followed by a row of magnified crops centred on each GT target.
 """
 from __future__ import annotations
 
-from collections import defaultdict
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence
 
 import cv2
 import numpy as np
 
-from ..data.image_io import read_gray, read_image_bgr
+from sirst.image_io import read_gray, read_image_bgr
+from sirst.noco_map import noco_map
+from sirst.results import Detections
+
 from ..evaluation.ground_truth import record_boxes
-from ..evaluation.noco_map import noco_map
 
 GT_COLOR = (0, 255, 0)  # BGR
 DET_COLOR = (0, 0, 255)
@@ -40,12 +41,14 @@ def _draw(img: np.ndarray, gt_boxes, points, scores, boxes, scale: float, thickn
             cv2.rectangle(img, p(x1, y1), p(x2, y2), DET_COLOR, thickness)
     for (x, y), s in zip(points, scores):
         cv2.circle(img, p(x, y), max(2, int(2 * scale)), DET_COLOR, thickness)
-        cv2.putText(img, f"{s:.2f}" if s >= 0.01 else f"{s:.1e}", p(x + 3, y - 3), cv2.FONT_HERSHEY_SIMPLEX,
+        cv2.putText(img, f"{s:.2f}" if s >= 0.01 else f"{s:.1e}", p(x + 3, y - 3),
+                    cv2.FONT_HERSHEY_SIMPLEX,
                     0.4 if scale < 2 else 0.5, DET_COLOR, 1, cv2.LINE_AA)
 
 
 def draw_sirst_picture(bgr: np.ndarray, gt_boxes: np.ndarray, noco: Optional[np.ndarray] = None,
-                       points: Optional[np.ndarray] = None, scores: Optional[Sequence[float]] = None,
+                       points: Optional[np.ndarray] = None,
+                       scores: Optional[Sequence[float]] = None,
                        boxes: Optional[np.ndarray] = None, max_side: int = 1024,
                        crops: str = "gt") -> np.ndarray:
     """Picture of one image (uint8 BGR, H' x W' x 3).
@@ -63,12 +66,14 @@ def draw_sirst_picture(bgr: np.ndarray, gt_boxes: np.ndarray, noco: Optional[np.
     if crops not in ("gt", "detections"):
         raise ValueError(f"crops must be 'gt' or 'detections', got {crops!r}")
     gt_boxes = np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4)
-    points = np.zeros((0, 2)) if points is None else np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    points = (np.zeros((0, 2)) if points is None
+              else np.asarray(points, dtype=np.float64).reshape(-1, 2))
     scores = [] if scores is None else list(scores)
     base = _overlay_noco(bgr, noco)
     h, w = base.shape[:2]
     scale = min(1.0, max_side / max(h, w))
-    full = cv2.resize(base, (int(round(w * scale)), int(round(h * scale))), interpolation=cv2.INTER_AREA)
+    full = cv2.resize(base, (int(round(w * scale)), int(round(h * scale))),
+                      interpolation=cv2.INTER_AREA)
     _draw(full, gt_boxes, points, scores, boxes, scale, 1)
     centres = ((gt_boxes[:, :2] + gt_boxes[:, 2:]) / 2) if crops == "gt" else points
     panels, windows = [], []
@@ -95,33 +100,14 @@ def draw_sirst_picture(bgr: np.ndarray, gt_boxes: np.ndarray, noco: Optional[np.
     return np.concatenate([pad(full), pad(strip)], axis=0)
 
 
-def detections_by_image(records: Sequence[Dict]) -> Dict[str, Tuple]:
-    """Results-file records grouped per image: image_id -> (points (m, 2), scores (m,),
-    boxes (m, 4) XYXY_ABS or None), best score first."""
-    grouped = defaultdict(list)
-    for r in records:
-        grouped[str(r["image_id"])].append(r)
-    out = {}
-    for image_id, recs in grouped.items():
-        recs.sort(key=lambda r: -r["score"])
-        boxes = None
-        if all("bbox" in r for r in recs):
-            boxes = np.array([r["bbox"] for r in recs], dtype=np.float64)
-            boxes[:, 2:] += boxes[:, :2]
-        if all("point" in r for r in recs):
-            points = np.array([r["point"] for r in recs], dtype=np.float64)
-        else:
-            points = (boxes[:, :2] + boxes[:, 2:]) / 2
-        out[image_id] = (points, [r["score"] for r in recs], boxes)
-    return out
-
-
-def render_record(record: Dict, detections=None, top_k: int = 10) -> np.ndarray:
-    """Picture of one dataset record (GT, NoCo map) with up to ``top_k`` detections
-    ``(points, scores, boxes)``."""
+def render_record(record: Dict, detections: Optional[Detections] = None,
+                  top_k: int = 10) -> np.ndarray:
+    """Picture of one dataset record (GT, NoCo map) with its ``top_k`` best detections."""
     boxes = record_boxes(record)
     noco = noco_map(read_gray(record["file_name"]), boxes) if len(boxes) else None
     points = scores = det_boxes = None
     if detections is not None:
-        points, scores, det_boxes = (d[:top_k] if d is not None else None for d in detections)
-    return draw_sirst_picture(read_image_bgr(record["file_name"]), boxes, noco, points, scores, det_boxes)
+        points, scores = detections.centres()[:top_k], detections.scores[:top_k]
+        det_boxes = None if detections.boxes is None else detections.boxes[:top_k]
+    return draw_sirst_picture(read_image_bgr(record["file_name"]), boxes, noco, points, scores,
+                              det_boxes)

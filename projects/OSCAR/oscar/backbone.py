@@ -102,12 +102,14 @@ class FlexResNet(Backbone):
                  out_features: Sequence[str] = STAGE_NAMES, in_channels: int = 3):
         super().__init__()
         if depth not in RESNET_DEPTHS:
-            raise ValueError(f"FlexResNet depth must be one of {sorted(RESNET_DEPTHS)}, got {depth}")
+            raise ValueError(f"FlexResNet depth must be one of {sorted(RESNET_DEPTHS)}, "
+                             f"got {depth}")
         if len(stage_strides) != 4:
             raise ValueError(f"STAGE_STRIDES needs 4 values (layer1..layer4), got {stage_strides}")
         unknown = [f for f in out_features if f not in STAGE_NAMES]
         if unknown:
-            raise ValueError(f"unknown FlexResNet out_features {unknown}; choose from {STAGE_NAMES}")
+            raise ValueError(f"unknown FlexResNet out_features {unknown}; "
+                             f"choose from {STAGE_NAMES}")
         block, depths = RESNET_DEPTHS[depth]
         self.stem = _build_stem(in_channels, stem_channels, stem_stride, deep_stem, norm)
         self.maxpool = nn.MaxPool2d(3, 2, 1) if max_pooling else nn.Identity()

@@ -19,7 +19,8 @@ def sigmoid_focal_loss(logits: torch.Tensor, targets: torch.Tensor, gamma: float
                        alpha: float) -> torch.Tensor:
     """Per-element sigmoid focal loss.
 
-    target 1: -alpha (1 - p)^gamma log p;  target 0: -(1 - alpha) p^gamma log(1 - p), p = sigmoid(x),
+    target 1: -alpha (1 - p)^gamma log p;  target 0: -(1 - alpha) p^gamma log(1 - p),
+    p = sigmoid(x),
     with log arguments clamped at FLT_MIN (computed stably via log-sigmoid).
 
     Args:

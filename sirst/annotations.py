@@ -81,7 +81,8 @@ def check_boxes(boxes: np.ndarray, width: int, height: int, source: str) -> None
     """Raise ``DatasetFileError`` for degenerate boxes or boxes outside the image."""
     for i, (x1, y1, x2, y2) in enumerate(boxes.tolist()):
         if not (x2 > x1 and y2 > y1):
-            raise DatasetFileError(source, f"box {i} {[x1, y1, x2, y2]} is empty (needs x2 > x1, y2 > y1)")
+            raise DatasetFileError(
+                source, f"box {i} {[x1, y1, x2, y2]} is empty (needs x2 > x1, y2 > y1)")
         if x1 < 0 or y1 < 0 or x2 > width or y2 > height:
             raise DatasetFileError(
                 source, f"box {i} {[x1, y1, x2, y2]} lies outside the {width}x{height} image")
