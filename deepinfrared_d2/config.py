@@ -18,6 +18,7 @@ from typing import Callable, Dict, Optional, Sequence
 import torch
 from detectron2.config import CfgNode as CN
 from detectron2.config import get_cfg as d2_get_cfg
+from detectron2.modeling import META_ARCH_REGISTRY
 
 from .evaluation.pd_fa import PD_FA_SCORE_THRESHOLD
 
@@ -96,6 +97,10 @@ def get_cfg(config_file: Optional[str] = None, opts: Sequence[str] = ()) -> CN:
     else:
         arch = cfg.MODEL.META_ARCHITECTURE
     arch = dict(zip(opts[0::2], opts[1::2])).get("MODEL.META_ARCHITECTURE", arch)
+    if arch not in META_ARCH_REGISTRY:
+        raise ValueError(f"{config_file or 'config'}: MODEL.META_ARCHITECTURE {arch!r} is not "
+                       "registered; name the package that registers it in the config's IMPORTS "
+                       "(e.g. IMPORTS: [\"oscar\"])")
     if arch in _CONFIG_ADDERS:
         _CONFIG_ADDERS[arch](cfg)
     if config_file:
