@@ -63,11 +63,17 @@ def add_deepinfrared_config(cfg: CN) -> None:
     s.BEST_CHECKPOINT.METRIC = "noco/mNoCoAP"  # "<task>/<metric>" of the evaluator's output
     s.BEST_CHECKPOINT.MODE = "max"  # "max" or "min"
     cfg.TEST.SCORE_THRESHOLD_PD_FA = PD_FA_SCORE_THRESHOLD  # score threshold of Pd/Fa
-    # Run the network under autocast when testing (float16 on GPU, bfloat16 on CPU, about 2x
-    # faster there); post-processing stays float32. The paper's numbers were evaluated under
-    # float16 autocast (OSCAR spec 7.4).
+    # Run the network under autocast when testing (float16 on GPU; on a CPU see CPU_AMP_DTYPE);
+    # post-processing stays float32. The paper's numbers were evaluated under float16 autocast
+    # (OSCAR spec 7.4).
     cfg.TEST.AMP = CN()
     cfg.TEST.AMP.ENABLED = False  # autocast in the test loop
+    # What SOLVER.AMP / TEST.AMP mean on a CPU: "auto" = bfloat16 autocast where the CPU computes
+    # bfloat16 natively (AVX512-BF16, AMX), float32 elsewhere; "bfloat16" or "float32" force it.
+    cfg.MODEL.CPU_AMP_DTYPE = "auto"
+    # Keep weights (hence activations) in channels_last (NHWC), oneDNN's preferred CPU layout
+    # (tools/benchmark_train_step.py and benchmark_models.py measure the gain).
+    cfg.MODEL.CHANNELS_LAST = False
 
 
 def _import_packages(names: Sequence[str], source: str) -> None:
@@ -119,4 +125,5 @@ def resolve_device(cfg: CN) -> Optional[str]:
         return None
     device, cfg.MODEL.DEVICE = cfg.MODEL.DEVICE, "cpu"
     return (f"MODEL.DEVICE is {device!r} but CUDA is not available: running on the CPU "
-            "(SOLVER.AMP.ENABLED then means bfloat16 autocast)")
+            "(SOLVER.AMP.ENABLED then means bfloat16 autocast where the CPU has it natively, "
+            "see MODEL.CPU_AMP_DTYPE)")

@@ -14,6 +14,7 @@ from helpers import ROOT, oscar_cfg
 
 from deepinfrared_d2.data.mapper import NoCoDatasetMapper
 from deepinfrared_d2.engine import SIRSTTrainer
+from deepinfrared_d2.engine.trainer import with_test_precision
 from deepinfrared_d2.evaluation import load_results_file
 
 IDS = ("Misc_70", "Misc_96")
@@ -70,8 +71,8 @@ def test_demo_writes_pictures_and_an_evaluable_results_file(tmp_path, sirst_root
         pic = cv2.imread(str(out / f"{i}.png"))
         assert pic is not None and pic.shape[1] >= img.shape[1]
         mine = [rec for rec in records if rec["image_id"] == i]
-        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-            inst = model([mapper({"file_name": str(inputs / f"{i}.png"), "image_id": i,
+        with torch.no_grad():  # at the precision the demo chose (MODEL.CPU_AMP_DTYPE auto)
+            inst = with_test_precision(cfg, model)([mapper({"file_name": str(inputs / f"{i}.png"), "image_id": i,
                                   "height": img.shape[0], "width": img.shape[1]})])[0]["instances"]
         assert len(mine) == len(inst) > 0
         assert [rec["score"] for rec in mine] == sorted(inst.scores.float().tolist(), reverse=True)
@@ -93,3 +94,48 @@ def test_demo_threshold_and_bad_input(tmp_path, sirst_root, checkpoint):
     r = run_demo("--input", str(tmp_path / "nothing*.png"), "--output", str(tmp_path / "p"),
                  "MODEL.WEIGHTS", checkpoint)
     assert r.returncode == 2 and "nothing*.png" in r.stderr
+
+
+def test_demo_runs_the_exported_onnx_model(tmp_path, sirst_root, checkpoint):
+    images = [os.path.join(sirst_root, "mixed", f"{i}.png") for i in IDS]
+    onnx_file = tmp_path / "oscar.onnx"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "tools/export_model.py"),
+                        "--config-file", CONFIG, "--output", str(onnx_file), "--check", images[0], "--check", images[1],
+                        "MODEL.WEIGHTS", checkpoint], capture_output=True, text=True, env=env,
+                       cwd=ROOT, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "max |ONNX Runtime - PyTorch| over 2 image(s)" in r.stdout
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "tools/demo.py"), "--onnx",
+                        str(onnx_file), "--input", *images, "--output", str(out)],
+                       capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    records = load_results_file(str(out / "results.json"))
+    assert (out / f"{IDS[0]}.png").is_file()
+
+    # the same detections as the float32 PyTorch model (the exported graph is float32)
+    cfg = oscar_cfg(**{"MODEL.WEIGHTS": checkpoint})
+    model = SIRSTTrainer.build_model(cfg)
+    DetectionCheckpointer(model).load(checkpoint)
+    model.eval()
+    mapper = NoCoDatasetMapper(cfg, is_train=False)
+    for i, path in zip(IDS, images):
+        mine = [rec for rec in records if rec["image_id"] == i]
+        h, w = cv2.imread(path).shape[:2]
+        with torch.no_grad():
+            inst = model([mapper({"file_name": path, "image_id": i, "height": h,
+                                  "width": w})])[0]["instances"]
+        assert len(mine) == len(inst) > 0
+        np.testing.assert_allclose([rec["score"] for rec in mine], inst.scores.numpy(), atol=1e-5)
+        xyxy = inst.pred_boxes.tensor.numpy()
+        xywh = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
+        np.testing.assert_allclose([rec["bbox"] for rec in mine], xywh, atol=1e-3)
+
+    # a missing ONNX file, or both back-ends at once, are clear user errors
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "tools/demo.py"), "--onnx",
+                        str(tmp_path / "missing.onnx"), "--input", *images, "--output", str(out)],
+                       capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    assert r.returncode == 2 and "missing.onnx" in r.stderr
+    r = run_demo("--onnx", str(onnx_file), "--input", images[0], "--output", str(out))
+    assert r.returncode == 2 and "either --config-file" in r.stderr

@@ -13,8 +13,18 @@ Works for any registered model (the config names it, see ``deepinfrared_d2.confi
   the dense part on one zero image of the network input size, padded to the size
   divisibility like the model pads. The dense part is the model's ``forward_dense(images)``
   (backbone + neck + head) when it has one, else its backbone;
-- ms/image: median over ``--runs`` full inferences (pre-processing, dense part, decoding and
-  NMS) of a random uint8 image, batch 1, after one warm-up run, on MODEL.DEVICE.
+- ms/image: median over ``--runs`` full inferences (normalisation, padding, dense part,
+  decoding and NMS) of a random uint8 image, batch 1, after one warm-up run, on MODEL.DEVICE,
+  for each of ``--backends``: ``eager`` PyTorch, ``compiled`` (the dense part under
+  ``torch.compile``, inductor; compile time printed apart), ``onnxruntime`` (the model exported
+  by ``deepinfrared_d2.deploy.onnx_export`` on ONNX Runtime's CPU provider, same NumPy
+  post-processing), CPU only; the PyTorch back-ends run in the memory format of
+  ``MODEL.CHANNELS_LAST``;
+- ``--breakdown``: eager milliseconds per part (each backbone/neck/head sub-module, decoding,
+  post-processing) of one image, median over the runs.
+
+Native resolution of SIRST-V2's large images: ``--input-size 1024 1280``. The CPU model,
+torch's capability and the load average are printed with the timings.
 
 Input size: ``--input-size H W`` is used as the network input as is; otherwise the test-time
 resize rule of the config (INPUT.RESIZE_MODE_TEST) is applied to an ``--image-size`` image
@@ -25,18 +35,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
+import tempfile
 import time
-from typing import Dict, Tuple
+from collections import defaultdict
+from typing import Callable, Dict, Tuple
 
 import torch
-from detectron2.modeling import build_model
 from torch import nn
 
 import deepinfrared_d2  # noqa: F401  (registers the datasets)
 from deepinfrared_d2.data.transforms import keep_ratio_size
-from deepinfrared_d2.engine import setup_cfg
+from deepinfrared_d2.deploy.postprocess import cell_detections
+from deepinfrared_d2.engine import SIRSTTrainer, setup_cfg
+from deepinfrared_d2.engine.precision import describe_cpu
 from deepinfrared_d2.utils.flops import count_gflops
 
 
@@ -81,23 +95,90 @@ def padded(size: Tuple[int, int], divisibility: int) -> Tuple[int, int]:
     return tuple(-(-s // d) * d for s in size)
 
 
+def median_ms(fn: Callable[[], object], runs: int, sync: bool = False) -> float:
+    """Median milliseconds of ``fn()`` over ``runs`` calls after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(runs):
+        if sync:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn()
+        if sync:
+            torch.cuda.synchronize()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
 @torch.no_grad()
 def time_inference(model: nn.Module, size: Tuple[int, int], runs: int) -> float:
     """Median milliseconds per image of the full inference path."""
     h, w = size
     image = torch.randint(0, 256, (3, h, w), dtype=torch.uint8)
     inputs = [{"image": image, "height": h, "width": w}]
-    model(inputs)  # warm-up
-    times = []
-    for _ in range(runs):
-        if model.device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        model(inputs)
-        if model.device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+    return median_ms(lambda: model(inputs), runs, sync=model.device.type == "cuda")
+
+
+def time_onnxruntime(cfg, model: nn.Module, size: Tuple[int, int], runs: int) -> float:
+    """Median milliseconds per image of the exported model on ONNX Runtime (graph + NumPy
+    post-processing), with as many threads as torch."""
+    from deepinfrared_d2.deploy.onnx_export import export_onnx
+    from deepinfrared_d2.deploy.onnx_runtime import OnnxDetector
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = export_onnx(cfg, model, os.path.join(tmp, "model.onnx"), size)
+        spin = os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE"
+        detector = OnnxDetector(path, threads=torch.get_num_threads(), spin=spin)
+    h, w = size
+    image = torch.randint(0, 256, (1, 3, h, w), dtype=torch.uint8).float().numpy()
+    params = detector.meta["postprocess_params"]
+
+    def run():
+        outputs = detector.dense(image)
+        cell_detections(*(o[0] for o in outputs), image_size=(h, w), original_size=(h, w),
+                        **params)
+    return median_ms(run, runs)
+
+
+@torch.no_grad()
+def breakdown(model: nn.Module, size: Tuple[int, int], runs: int) -> Dict[str, float]:
+    """Median eager milliseconds per part of one inference: each sub-module two levels deep
+    (``backbone.bottom_up``, ``backbone.lateral_convs``, ``head.refine_cls_convs``, ...; the
+    members of a module list summed), then the model's decoding (``dense_detections``) and
+    post-processing (``cell_detections``) where it has them."""
+    h, w = size
+    hooked = {n: m for n, m in model.named_modules() if 1 <= n.count(".") <= 2}
+    clock: Dict[str, float] = {}
+    calls = []  # (name, ms) of every hooked call of the current run
+    handles = []
+    for name, module in hooked.items():
+        handles.append(module.register_forward_pre_hook(
+            lambda m, a, n=name: clock.__setitem__(n, time.perf_counter())))
+        handles.append(module.register_forward_hook(
+            lambda m, a, o, n=name: calls.append((n, (time.perf_counter() - clock[n]) * 1000))))
+    image = torch.randint(0, 256, (3, h, w), dtype=torch.uint8)
+    images = model.preprocess_image([{"image": image, "height": h, "width": w}])
+    per_run = []
+    for _ in range(runs + 1):
+        calls.clear()
+        outputs = model.forward_dense(images.tensor)
+        fired = {n for n, _ in calls}
+        totals: Dict[str, float] = defaultdict(float)
+        for name, ms in calls:  # outermost hooked calls, grouped two levels deep
+            if not any(name.startswith(f + ".") for f in fired):
+                totals[".".join(name.split(".")[:2])] += ms
+        if hasattr(model, "dense_detections"):
+            start = time.perf_counter()
+            cells = [t.numpy() for t in model.dense_detections(outputs)]
+            totals["decoding (dense_detections)"] = (time.perf_counter() - start) * 1000
+            start = time.perf_counter()
+            cell_detections(*(c[0] for c in cells), image_size=(h, w), original_size=(h, w),
+                            **model.postprocess_params())
+            totals["post-processing (cell_detections)"] = (time.perf_counter() - start) * 1000
+        per_run.append(totals)
+    for handle in handles:
+        handle.remove()
+    return {n: round(statistics.median(r[n] for r in per_run[1:]), 1) for n in per_run[0]}
 
 
 def main(argv=None) -> int:
@@ -111,6 +192,11 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="timed inference runs (median)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     parser.add_argument("--no-timing", action="store_true")
+    parser.add_argument("--backends", nargs="+", default=["eager"],
+                        choices=["eager", "compiled", "onnxruntime"],
+                        help="inference back-ends to time (default: eager)")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also print eager ms per part of the model")
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ...")
     args = parser.parse_args(argv)
@@ -118,7 +204,7 @@ def main(argv=None) -> int:
     cfg = setup_cfg(args, output=False)
     if args.threads:
         torch.set_num_threads(args.threads)
-    model = build_model(cfg).eval()
+    model = SIRSTTrainer.build_model(cfg).eval()  # channels_last when MODEL.CHANNELS_LAST
 
     size = network_input_size(cfg, args.input_size, args.image_size)
     pad = padded(size, getattr(model.backbone, "size_divisibility", 1))
@@ -127,14 +213,35 @@ def main(argv=None) -> int:
     dummy = torch.zeros((1, 3) + pad, device=model.device)
     result["gflops"] = round(count_gflops(DenseOnly(model), (dummy,)), 4)
     if not args.no_timing:
-        result["ms_per_image"] = round(time_inference(model, size, args.runs), 1)
+        if model.device.type == "cpu":
+            result["cpu"] = describe_cpu()
+        for backend in args.backends:
+            key = "ms_per_image" if backend == "eager" else f"ms_per_image_{backend}"
+            if backend == "onnxruntime":
+                result[key] = round(time_onnxruntime(cfg, model, size, args.runs), 1)
+                continue
+            if backend == "compiled":
+                model.forward_dense = torch.compile(model.forward_dense)
+                start = time.perf_counter()
+                time_inference(model, size, 1)  # the first call compiles
+                result["compile_s"] = round(time.perf_counter() - start, 1)
+            result[key] = round(time_inference(model, size, args.runs), 1)
+            if backend == "compiled":
+                del model.forward_dense  # back to the eager method
         result["device"] = str(model.device)
         result["threads"] = torch.get_num_threads()
+        if args.breakdown:
+            result["breakdown_ms"] = breakdown(model, size, args.runs)
     if args.json:
         print(json.dumps(result))
     else:
         for key, value in result.items():
-            print(f"{key:32s} {value}")
+            if isinstance(value, dict):
+                print(f"{key}:")
+                for part, ms in value.items():
+                    print(f"  {part:40s} {ms}")
+            else:
+                print(f"{key:32s} {value}")
     return 0
 
 

@@ -11,8 +11,13 @@ magnified crops around the best ones; ``results.json`` holds every detection in 
         --input datasets/sirst_v2/mixed/Misc_1.png more_images/ --output out/demo \
         MODEL.WEIGHTS output/oscar_R18_FPN_P2_cpu/model_final.pth
 
-Exit codes: 0 success, 2 bad input (missing weights, no images, unreadable images: those are
-named and skipped, the others are still processed and written).
+``--onnx FILE`` runs a model exported by ``tools/export_model.py`` with ONNX Runtime instead
+(no config, no PyTorch in the loop: OpenCV pre-processing, the graph, NumPy post-processing):
+
+    python tools/demo.py --onnx out/oscar_cpu.onnx --input images/ --output out/demo_onnx
+
+Exit codes: 0 success, 2 bad input (missing weights or ONNX file, no images, unreadable
+images: those are named and skipped, the others are still processed and written).
 """
 from __future__ import annotations
 
@@ -20,7 +25,7 @@ import argparse
 import glob
 import os
 import sys
-from typing import List
+from typing import Callable, List
 
 import cv2
 import numpy as np
@@ -30,11 +35,11 @@ from tqdm import tqdm
 
 from deepinfrared_d2.data.mapper import NoCoDatasetMapper
 from deepinfrared_d2.engine import SIRSTTrainer, setup_cfg
-from deepinfrared_d2.engine.trainer import AutocastInference
+from deepinfrared_d2.engine.trainer import with_test_precision
 from deepinfrared_d2.evaluation.evaluator import instances_to_detections
 from deepinfrared_d2.utils.visualize import draw_sirst_picture
 from sirst.image_io import DatasetFileError, read_image_bgr
-from sirst.results import detections_to_records, write_results_file
+from sirst.results import Detections, detections_to_records, write_results_file
 
 IMAGE_EXTS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
 
@@ -58,7 +63,7 @@ def list_images(inputs: List[str]) -> List[str]:
 
 def build_predictor(cfg) -> torch.nn.Module:
     """The config's model in eval mode with ``MODEL.WEIGHTS`` loaded (autocast-wrapped when
-    ``TEST.AMP.ENABLED``)."""
+    ``TEST.AMP.ENABLED`` resolves to a reduced precision on this device)."""
     weights = cfg.MODEL.WEIGHTS
     if not (weights and os.path.isfile(weights)):
         raise FileNotFoundError("the demo needs MODEL.WEIGHTS pointing at a trained checkpoint; "
@@ -66,12 +71,40 @@ def build_predictor(cfg) -> torch.nn.Module:
     model = SIRSTTrainer.build_model(cfg)
     DetectionCheckpointer(model).load(weights)
     model.eval()
-    return AutocastInference(model) if cfg.TEST.AMP.ENABLED else model
+    return with_test_precision(cfg, model)
+
+
+def torch_predictor(cfg) -> Callable[[str, np.ndarray], Detections]:
+    """(path, BGR image) -> the PyTorch model's ``Detections`` in original pixels."""
+    model = build_predictor(cfg)
+    mapper = NoCoDatasetMapper(cfg, is_train=False)
+
+    def predict(path: str, bgr: np.ndarray) -> Detections:
+        inputs = mapper({"file_name": path, "image_id": os.path.basename(path),
+                         "height": bgr.shape[0], "width": bgr.shape[1]})
+        with torch.no_grad():
+            return instances_to_detections(model([inputs])[0]["instances"])
+    return predict
+
+
+def onnx_predictor(path: str) -> Callable[[str, np.ndarray], Detections]:
+    """The same for a model exported by tools/export_model.py, on ONNX Runtime."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no such ONNX file")
+    from deepinfrared_d2.deploy.onnx_runtime import OnnxDetector
+
+    detector = OnnxDetector(path)
+
+    def predict(_path: str, bgr: np.ndarray) -> Detections:
+        boxes, scores, _classes = detector(bgr)
+        return Detections(scores.astype(np.float64), boxes.astype(np.float64), None)
+    return predict
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--config-file", required=True)
+    ap.add_argument("--config-file", help="the model's config (not with --onnx)")
+    ap.add_argument("--onnx", help="run this exported model with ONNX Runtime instead")
     ap.add_argument("--input", nargs="+", required=True, help="image files, folders or globs")
     ap.add_argument("--output", required=True, help="folder for the pictures and results.json")
     ap.add_argument("--confidence-threshold", type=float, default=0.0,
@@ -81,17 +114,22 @@ def main(argv=None) -> int:
     ap.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ...")
     args = ap.parse_args(argv)
 
-    cfg = setup_cfg(args, output=False)
+    if bool(args.config_file) == bool(args.onnx):
+        print("error: give either --config-file (PyTorch) or --onnx (ONNX Runtime)",
+              file=sys.stderr)
+        return 2
     try:
         paths = list_images(args.input)
         if not paths:
             raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTS)}) in {args.input}")
-        model = build_predictor(cfg)
-    except FileNotFoundError as e:
+        if args.onnx:
+            predict = onnx_predictor(args.onnx)
+        else:
+            predict = torch_predictor(setup_cfg(args, output=False))
+    except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
-    mapper = NoCoDatasetMapper(cfg, is_train=False)
     os.makedirs(args.output, exist_ok=True)
     records, failed = [], []
     for path in tqdm(paths, desc="demo", unit="img"):
@@ -102,13 +140,10 @@ def main(argv=None) -> int:
             failed.append(str(e))
             tqdm.write(f"error: {e} (skipped)")
             continue
-        inputs = mapper({"file_name": path, "image_id": image_id,
-                         "height": bgr.shape[0], "width": bgr.shape[1]})
-        with torch.no_grad():
-            inst = model([inputs])[0]["instances"].to("cpu")
-        inst = inst[inst.scores >= args.confidence_threshold]
-        det = instances_to_detections(inst[torch.argsort(inst.scores, descending=True,
-                                                         stable=True)])
+        det = predict(path, bgr)
+        keep = np.flatnonzero(det.scores >= args.confidence_threshold)
+        keep = keep[np.argsort(-det.scores[keep], kind="stable")]
+        det = Detections(*(None if a is None else a[keep] for a in det))
         records += detections_to_records(image_id, det.scores, det.boxes, det.points)
         if not args.no_pictures:
             k = args.top_k

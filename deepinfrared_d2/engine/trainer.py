@@ -4,7 +4,9 @@ Differences from ``DefaultTrainer``:
 - runs distributed on CPU (gloo) as well as GPU (no ``device_ids`` for CPU models);
 - the NoCo mapper for training/testing and ``NoCoEvaluator`` for ``evaluator_type="noco"``
   datasets (``COCOEvaluator(use_fast_impl=False)`` for COCO-style ones);
-- ``SOLVER.AMP.ENABLED`` means float16 AMP on GPU and bfloat16 autocast on CPU;
+- ``SOLVER.AMP.ENABLED`` / ``TEST.AMP.ENABLED`` mean float16 AMP on GPU and, on a CPU,
+  bfloat16 autocast where the CPU computes bfloat16 natively, float32 elsewhere
+  (``MODEL.CPU_AMP_DTYPE``, ``deepinfrared_d2.engine.precision``);
 - AdamW and the per-epoch poly schedule (``deepinfrared_d2.engine.optimizer/schedule``);
 - optional best-checkpoint saving on an evaluation metric, refused on test splits;
 - a non-finite loss stops training with ``TrainingDiverged`` naming the last good checkpoint;
@@ -32,6 +34,7 @@ from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
 from .optimizer import build_optimizer
+from .precision import amp_dtype
 from .schedule import build_lr_scheduler
 
 logger = logging.getLogger(__name__)
@@ -40,10 +43,10 @@ logger = logging.getLogger(__name__)
 class CPUAutocastTrainer(SimpleTrainer):
     """``SimpleTrainer`` with the forward pass under CPU bfloat16 autocast.
 
-    Detectron2's ``AMPTrainer`` needs CUDA (float16 + loss scaling). On CPUs with bfloat16
-    support (e.g. AVX512-BF16) autocast roughly halves the time of a training step; bfloat16
+    Detectron2's ``AMPTrainer`` needs CUDA (float16 + loss scaling). On CPUs with native
+    bfloat16 (AVX512-BF16, AMX) autocast roughly halves the time of a training step; bfloat16
     has float32's range, so no loss scaling is needed. Models must compute their losses in
-    float32 (OSCAR does).
+    float32 (OSCAR does). ``SIRSTTrainer`` uses it only where ``amp_dtype`` says bfloat16.
     """
 
     def run_step(self):
@@ -63,17 +66,25 @@ class CPUAutocastTrainer(SimpleTrainer):
 
 
 class AutocastInference(torch.nn.Module):
-    """Runs the wrapped model under autocast (float16 on GPU, bfloat16 on CPU) for testing."""
+    """Runs the wrapped model under autocast with ``dtype`` (``amp_dtype``) for testing."""
 
-    def __init__(self, model: torch.nn.Module):
+    def __init__(self, model: torch.nn.Module, dtype: torch.dtype):
         super().__init__()
         self.model = model
+        self.dtype = dtype
 
     def forward(self, *args, **kwargs):
         device = next(self.model.parameters()).device.type
-        dtype = torch.float16 if device == "cuda" else torch.bfloat16
-        with torch.autocast(device, dtype=dtype):
+        with torch.autocast(device, dtype=self.dtype):
             return self.model(*args, **kwargs)
+
+
+def with_test_precision(cfg: CfgNode, model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` wrapped in ``AutocastInference`` when ``TEST.AMP.ENABLED`` resolves to a
+    reduced precision on its device (``amp_dtype``), else ``model`` itself (float32)."""
+    device = next(model.parameters()).device.type
+    dtype = amp_dtype(cfg, cfg.TEST.AMP.ENABLED, device)
+    return AutocastInference(model, dtype) if dtype is not None else model
 
 
 class TrainingDiverged(RuntimeError):
@@ -109,7 +120,8 @@ class SIRSTTrainer(DefaultTrainer):
         model = create_ddp_model(model, broadcast_buffers=False,
                                  device_ids=[comm.get_local_rank()] if on_gpu else None)
         trainer_cls = SimpleTrainer
-        if cfg.SOLVER.AMP.ENABLED:  # float16 + loss scaling on GPU, bfloat16 autocast on CPU
+        # float16 + loss scaling on GPU; bfloat16 autocast on a CPU only where it is native
+        if amp_dtype(cfg, cfg.SOLVER.AMP.ENABLED, "cuda" if on_gpu else "cpu") is not None:
             trainer_cls = AMPTrainer if on_gpu else CPUAutocastTrainer
         self._trainer = trainer_cls(model, data_loader, optimizer)
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
@@ -137,6 +149,14 @@ class SIRSTTrainer(DefaultTrainer):
                            "the optimizer restarts from scratch")
 
     @classmethod
+    def build_model(cls, cfg):
+        """Detectron2's model, in channels_last memory format when ``MODEL.CHANNELS_LAST``."""
+        model = super().build_model(cfg)
+        if cfg.MODEL.CHANNELS_LAST:
+            model = model.to(memory_format=torch.channels_last)
+        return model
+
+    @classmethod
     def build_optimizer(cls, cfg, model):
         return build_optimizer(cfg, model)
 
@@ -159,10 +179,9 @@ class SIRSTTrainer(DefaultTrainer):
 
     @classmethod
     def test(cls, cfg, model, evaluators=None):
-        """Detectron2's test loop; under autocast when ``TEST.AMP.ENABLED``."""
-        if cfg.TEST.AMP.ENABLED:
-            model = AutocastInference(model)
-        return super().test(cfg, model, evaluators)
+        """Detectron2's test loop; under autocast when ``TEST.AMP.ENABLED`` resolves to a
+        reduced precision (``amp_dtype``)."""
+        return super().test(cfg, with_test_precision(cfg, model), evaluators)
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None) -> DatasetEvaluator:

@@ -1,7 +1,7 @@
 """The OSCAR meta-architecture: backbone + FlexFPN (P2, P3) -> cascade head (spec 4-7)."""
 from __future__ import annotations
 
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 import torch
 import torch.distributed as dist
@@ -15,7 +15,9 @@ from torch import nn
 from .assignment import assign_level, grid_points, level_sides
 from .head import OSCARHead, OSCARHeadOutputs
 from .losses import diou_loss, reg_quality_focal_loss, sigmoid_focal_loss
-from .postprocess import decode_distances, oscar_detections, upsample_to_refine
+from deepinfrared_d2.deploy.postprocess import cell_detections
+
+from .postprocess import decode_distances, dense_cells, detections_to_instances, upsample_to_refine
 
 __all__ = ["OSCAR"]
 
@@ -218,25 +220,38 @@ class OSCAR(nn.Module):
         return diou_loss(pred, target, self.diou_eps).mean()
 
     # ------------------------------------------------------------------ inference
+    def dense_detections(self, outputs: OSCARHeadOutputs) -> Tuple[torch.Tensor, ...]:
+        """Per refine cell, float32: boxes (B, 4, Hr, Wr) in padded-input pixels, refine
+        probability (B, K, Hr, Wr), score factor (B, K, Hr, Wr) (spec 7.2 steps 1-3, 5, 7)."""
+        outputs = OSCARHeadOutputs(*(t.float() for t in outputs))
+        coarse_up = upsample_to_refine(outputs.coarse_logits, outputs.refine_logits.shape[-2:])
+        return dense_cells(outputs.refine_logits, outputs.refine_deltas, outputs.noco_logits,
+                           coarse_up, self.decoded_anchors(outputs), self.refine_stride)
+
+    def export_forward(self, images: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """Dense part + per-cell decoding on normalised, padded images (B, 3, H, W): what ONNX
+        export keeps in the graph (``deepinfrared_d2.deploy.onnx_export``)."""
+        return self.dense_detections(self.forward_dense(images))
+
+    def postprocess_params(self) -> Dict[str, float]:
+        """Keyword arguments of ``cell_detections`` besides the arrays and sizes."""
+        return {"score_thresh": self.test_score_thresh, "nms_pre": self.test_nms_pre,
+                "nms_thresh": self.test_nms_thresh, "max_per_image": self.test_max_per_image}
+
     def inference(self, outputs: OSCARHeadOutputs, images: ImageList,
                   batched_inputs: List[Dict]) -> List[Dict[str, Instances]]:
         """Per image: candidates on refine probability, boxes a + s_r * delta clipped to the
-        resized image and rescaled to the original size, fused score, NMS (spec 7.2).
-        Post-processing runs in float32 even when the network ran under autocast (spec 7.4)."""
-        outputs = OSCARHeadOutputs(*(t.float() for t in outputs))
-        refine_size = outputs.refine_logits.shape[-2:]
-        anchors = self.decoded_anchors(outputs)
-        coarse_up = upsample_to_refine(outputs.coarse_logits.float(), refine_size)
+        resized image and rescaled to the original size, fused score, NMS (spec 7.2), in the
+        NumPy post-processor shared with exported models. Decoding runs in float32 even when
+        the network ran under autocast (spec 7.4)."""
+        cells = [t.cpu().numpy() for t in self.dense_detections(outputs)]
         results = []
         for i, (inputs, image_size) in enumerate(zip(batched_inputs, images.image_sizes)):
             original = (inputs.get("height", image_size[0]), inputs.get("width", image_size[1]))
-            inst = oscar_detections(
-                outputs.refine_logits[i], outputs.refine_deltas[i], outputs.noco_logits[i],
-                coarse_up[i], anchors[i], self.refine_stride, image_size=tuple(image_size),
-                original_size=original, score_thresh=self.test_score_thresh,
-                nms_pre=self.test_nms_pre, nms_thresh=self.test_nms_thresh,
-                max_per_image=self.test_max_per_image)
-            results.append({"instances": inst})
+            found = cell_detections(*(c[i] for c in cells), image_size=tuple(image_size),
+                                    original_size=original, **self.postprocess_params())
+            results.append({"instances": detections_to_instances(*found, original_size=original,
+                                                                 device=self.device)})
         return results
 
 

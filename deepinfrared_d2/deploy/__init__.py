@@ -1,0 +1,5 @@
+"""Deployment: dense-cell post-processing in NumPy (shared by the PyTorch models and the
+exported ones), ONNX export of a trained detector, and an ONNX Runtime detector."""
+from .postprocess import cell_detections, nms
+
+__all__ = ["cell_detections", "nms"]

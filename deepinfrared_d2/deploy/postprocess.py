@@ -1,0 +1,85 @@
+"""Post-processing of dense per-cell detector outputs in NumPy, for one image.
+
+Used by the PyTorch models (OSCAR's ``inference``) and by the exported ONNX models alike, so
+both give the same detections from the same dense outputs. The network gives, per cell of
+its output grid, a box (already decoded, in network-input pixels), a selection probability
+per class and a score factor per class; here: candidate selection on the probability, clip,
+rescale to the original image, fused score = probability x factor, per-class NMS
+(torchvision's semantics: float32 IoU without +1, suppression when IoU > threshold).
+"""
+from __future__ import annotations
+
+from typing import Tuple
+
+import numpy as np
+
+__all__ = ["nms", "cell_detections"]
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float,
+        max_keep: int = -1) -> np.ndarray:
+    """Greedy NMS: indices of kept boxes, highest score first.
+
+    Args:
+        boxes: (N, 4) float32 XYXY; inverted boxes (x2 < x1) are used as given, like
+            torchvision (negative area).
+        scores: (N,) float32; ties keep the earlier box first (stable order).
+        max_keep: stop after this many kept boxes (-1: all); the kept prefix is unchanged.
+    """
+    order = np.argsort(-scores, kind="stable")
+    x1, y1, x2, y2 = (np.ascontiguousarray(boxes[order, j], dtype=np.float32) for j in range(4))
+    areas = (x2 - x1) * (y2 - y1)
+    suppressed = np.zeros(len(order), dtype=bool)
+    keep = []
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for i in range(len(order)):
+            if suppressed[i]:
+                continue
+            keep.append(i)
+            if len(keep) == max_keep:
+                break
+            w = np.maximum(np.float32(0), np.minimum(x2[i], x2[i + 1:]) - np.maximum(x1[i], x1[i + 1:]))
+            h = np.maximum(np.float32(0), np.minimum(y2[i], y2[i + 1:]) - np.maximum(y1[i], y1[i + 1:]))
+            inter = w * h
+            suppressed[i + 1:] |= inter / (areas[i] + areas[i + 1:] - inter) > iou_threshold
+    return order[np.asarray(keep, dtype=np.int64)]
+
+
+def cell_detections(boxes: np.ndarray, select_prob: np.ndarray, score_factor: np.ndarray,
+                    image_size: Tuple[int, int], original_size: Tuple[int, int],
+                    score_thresh: float, nms_pre: int, nms_thresh: float,
+                    max_per_image: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Detections of one image in original-image pixels.
+
+    Args:
+        boxes: (4, H, W) float32 XYXY box of every cell, in network-input pixels.
+        select_prob: (K, H, W) float32 probability of each class, used to select candidates.
+        score_factor: (K, H, W) float32; final score = select_prob x score_factor.
+        image_size: (h, w) of the resized, unpadded network input (boxes are clipped to it).
+        original_size: (h, w) of the image on disk (boxes are divided by the float32 scale).
+        score_thresh: candidates need select_prob > score_thresh (strict).
+        nms_pre: candidates kept (highest select_prob first, stable) before NMS.
+        nms_thresh: IoU above which a lower-scored box of the same class is suppressed.
+        max_per_image: detections kept after NMS.
+    Returns:
+        boxes (n, 4) float32, scores (n,) float32, classes (n,) int64, by decreasing score.
+    """
+    num_classes = select_prob.shape[0]
+    prob = np.asarray(select_prob, dtype=np.float32).transpose(1, 2, 0).reshape(-1)
+    factor = np.asarray(score_factor, dtype=np.float32).transpose(1, 2, 0).reshape(-1)
+    keep = np.flatnonzero(prob > score_thresh)
+    keep = keep[np.argsort(-prob[keep], kind="stable")[:nms_pre]]
+    cells, classes = keep // num_classes, keep % num_classes
+    flat = np.asarray(boxes, dtype=np.float32).transpose(1, 2, 0).reshape(-1, 4)[cells]
+    h, w = int(image_size[0]), int(image_size[1])
+    flat[:, 0::2] = np.clip(flat[:, 0::2], 0, w)
+    flat[:, 1::2] = np.clip(flat[:, 1::2], 0, h)
+    orig_h, orig_w = int(original_size[0]), int(original_size[1])
+    flat = flat / np.array([w / orig_w, h / orig_h, w / orig_w, h / orig_h], dtype=np.float32)
+    scores = prob[keep] * factor[keep]
+
+    kept = [idx[nms(flat[idx], scores[idx], nms_thresh, max_per_image)]
+            for idx in (np.flatnonzero(classes == c) for c in np.unique(classes))]
+    kept = np.concatenate(kept) if kept else np.zeros(0, dtype=np.int64)
+    kept = kept[np.argsort(-scores[kept], kind="stable")][:max_per_image]
+    return flat[kept], scores[kept], classes[kept].astype(np.int64)

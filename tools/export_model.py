@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""Export a trained detector to ONNX and check it against PyTorch with ONNX Runtime.
+
+    python tools/export_model.py --config-file configs/OSCAR/oscar_R18_FPN_P2_cpu.yaml \
+        --output out/oscar_cpu.onnx MODEL.WEIGHTS output/oscar_R18_FPN_P2_cpu/model_final.pth
+
+The graph holds normalisation, padding, the dense network and the per-cell box decoding
+(``deepinfrared_d2.deploy.onnx_export``); candidate selection and NMS run in NumPy
+(``cell_detections``, the same code as the PyTorch model's inference). Run the file with
+``tools/demo.py --onnx FILE`` or ``deepinfrared_d2.deploy.onnx_runtime.OnnxDetector``.
+After writing, the dense outputs of ONNX Runtime and PyTorch are compared on the ``--check``
+images (``--check A.png --check B.png``; default: one random image of ``--sample-size``) and
+the largest differences printed.
+
+Exit codes: 0 written and checked, 1 the check failed (outputs differ beyond tolerance),
+2 bad input (missing weights, unreadable image).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+import torch
+from detectron2.checkpoint import DetectionCheckpointer
+
+import deepinfrared_d2  # noqa: F401  (registers the datasets)
+from deepinfrared_d2.data import DatasetFileError, read_image_bgr
+from deepinfrared_d2.deploy.onnx_export import ExportGraph, export_onnx
+from deepinfrared_d2.deploy.onnx_runtime import OnnxDetector
+from deepinfrared_d2.engine import SIRSTTrainer
+from oscar import get_oscar_cfg
+
+# Largest accepted |ONNX Runtime - PyTorch| of the dense outputs: boxes in pixels, probabilities.
+BOX_TOL_PX = 1e-3
+PROB_TOL = 1e-4
+
+
+def compare(detector: OnnxDetector, model: torch.nn.Module, image: np.ndarray) -> dict:
+    """Max |ORT - PyTorch| per dense output on one float32 (1, 3, h, w) network input."""
+    with torch.no_grad():
+        ref = ExportGraph(model).eval()(torch.from_numpy(image))
+    got = detector.dense(image)
+    return {name: float(np.abs(g - r.numpy()).max())
+            for name, g, r in zip(("boxes", "select_prob", "score_factor"), got, ref)}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config-file", required=True)
+    ap.add_argument("--output", required=True, help="the .onnx file to write")
+    ap.add_argument("--sample-size", nargs=2, type=int, default=(512, 640), metavar=("H", "W"),
+                    help="tracing input size (the graph accepts any size)")
+    ap.add_argument("--check", action="append", default=[], metavar="IMAGE",
+                    help="an image to compare ONNX Runtime with PyTorch on (repeatable)")
+    ap.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ...")
+    args = ap.parse_args(argv)
+
+    cfg = get_oscar_cfg(args.config_file, args.opts)
+    cfg.MODEL.DEVICE = "cpu"
+    cfg.freeze()
+    weights = cfg.MODEL.WEIGHTS
+    try:
+        if not (weights and os.path.isfile(weights)):
+            raise FileNotFoundError("export needs MODEL.WEIGHTS pointing at a trained checkpoint; "
+                                    f"got {weights!r}" + (" (no such file)" if weights else ""))
+        images = [read_image_bgr(p) for p in args.check]
+    except (FileNotFoundError, DatasetFileError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    model = SIRSTTrainer.build_model(cfg)
+    DetectionCheckpointer(model).load(weights)
+    model.eval()
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    export_onnx(cfg, model, args.output, tuple(args.sample_size))
+    print(f"wrote {args.output} ({os.path.getsize(args.output) / 1e6:.1f} MB)")
+
+    detector = OnnxDetector(args.output)
+    if not images:
+        rng = np.random.default_rng(0)
+        images = [rng.integers(0, 256, tuple(args.sample_size) + (3,), dtype=np.uint8)]
+    worst = {}
+    for image in images:
+        for name, diff in compare(detector, model, detector.preprocess(image)).items():
+            worst[name] = max(worst.get(name, 0.0), diff)
+    print("max |ONNX Runtime - PyTorch| over {} image(s): {}".format(
+        len(images), ", ".join(f"{k} {v:.2e}" for k, v in worst.items())))
+    ok = worst["boxes"] <= BOX_TOL_PX and max(worst["select_prob"], worst["score_factor"]) <= PROB_TOL
+    if not ok:
+        print(f"error: ONNX Runtime differs from PyTorch beyond {BOX_TOL_PX} px / {PROB_TOL}",
+              file=sys.stderr)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
