@@ -72,8 +72,9 @@ def test_demo_writes_pictures_and_an_evaluable_results_file(tmp_path, sirst_root
         assert pic is not None and pic.shape[1] >= img.shape[1]
         mine = [rec for rec in records if rec["image_id"] == i]
         with torch.no_grad():  # at the precision the demo chose (MODEL.CPU_AMP_DTYPE auto)
-            inst = with_test_precision(cfg, model)([mapper({"file_name": str(inputs / f"{i}.png"), "image_id": i,
-                                  "height": img.shape[0], "width": img.shape[1]})])[0]["instances"]
+            inputs_i = mapper({"file_name": str(inputs / f"{i}.png"), "image_id": i,
+                               "height": img.shape[0], "width": img.shape[1]})
+            inst = with_test_precision(cfg, model)([inputs_i])[0]["instances"]
         assert len(mine) == len(inst) > 0
         assert [rec["score"] for rec in mine] == sorted(inst.scores.float().tolist(), reverse=True)
         xywh = np.array([rec["bbox"] for rec in mine])
@@ -101,9 +102,9 @@ def test_demo_runs_the_exported_onnx_model(tmp_path, sirst_root, checkpoint):
     onnx_file = tmp_path / "oscar.onnx"
     env = dict(os.environ, OMP_NUM_THREADS="1")
     r = subprocess.run([sys.executable, os.path.join(ROOT, "tools/export_model.py"),
-                        "--config-file", CONFIG, "--output", str(onnx_file), "--check", images[0], "--check", images[1],
-                        "MODEL.WEIGHTS", checkpoint], capture_output=True, text=True, env=env,
-                       cwd=ROOT, timeout=600)
+                        "--config-file", CONFIG, "--output", str(onnx_file), "--check",
+                        images[0], "--check", images[1], "MODEL.WEIGHTS", checkpoint],
+                       capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "max |ONNX Runtime - PyTorch| over 2 image(s)" in r.stdout
     out = tmp_path / "out"

@@ -6,6 +6,7 @@ import pytest
 import torch
 from detectron2.data import DatasetCatalog
 from detectron2.modeling import build_model
+from helpers import oscar_cfg
 from torchvision.ops import nms as tv_nms
 
 from deepinfrared_d2.data import read_image_bgr
@@ -13,7 +14,6 @@ from deepinfrared_d2.data.mapper import NoCoDatasetMapper
 from deepinfrared_d2.deploy import nms
 from deepinfrared_d2.deploy.onnx_export import ExportGraph, export_onnx
 from deepinfrared_d2.deploy.onnx_runtime import OnnxDetector
-from helpers import oscar_cfg
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

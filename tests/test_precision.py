@@ -8,13 +8,13 @@ import sys
 
 import pytest
 import torch
+from helpers import ROOT, oscar_cfg
 
 from deepinfrared_d2.engine import SIRSTTrainer, precision
 from deepinfrared_d2.engine.precision import CPUInfo, cpu_autocast_dtype
 from deepinfrared_d2.engine.trainer import CPUAutocastTrainer
-from helpers import ROOT, oscar_cfg
 
-CONFIG = os.path.join(ROOT, "configs/OSCAR/oscar_R18_FPN_P2_cpu.yaml")
+CONFIG = os.path.join(ROOT, "projects/OSCAR/configs/oscar_R18_FPN_P2_cpu.yaml")
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

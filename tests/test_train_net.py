@@ -125,7 +125,8 @@ def test_cpu_amp_trains_and_tests_with_bfloat16_autocast(tmp_path):
     # bfloat16 forced (emulated, slower, on CPUs without it): the path works on every CPU
     args = train_net.default_argument_parser().parse_args(
         cli(tmp_path, max_iter=2, period=100)
-        + ["SOLVER.AMP.ENABLED", "True", "TEST.AMP.ENABLED", "True", "MODEL.CPU_AMP_DTYPE", "bfloat16"])
+        + ["SOLVER.AMP.ENABLED", "True", "TEST.AMP.ENABLED", "True",
+           "MODEL.CPU_AMP_DTYPE", "bfloat16"])
     cfg = setup_cfg(args)
     trainer = SIRSTTrainer(cfg)
     assert isinstance(trainer._trainer, CPUAutocastTrainer)

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Seconds per training iteration of a config, several execution variants side by side.
 
-    python tools/benchmark_train_step.py --config-file configs/OSCAR/oscar_R18_FPN_P2_cpu.yaml
+    python tools/benchmark_train_step.py \
+        --config-file projects/OSCAR/configs/oscar_R18_FPN_P2_cpu.yaml
     python tools/benchmark_train_step.py --config-file CFG --variants float32 compiled --iters 20
 
 Every variant trains a fresh model (same seed, same initial weights) on the same batches of
@@ -39,9 +40,8 @@ from detectron2.modeling import build_model
 from detectron2.utils.events import EventStorage
 
 import deepinfrared_d2  # noqa: F401  (registers the datasets)
-from deepinfrared_d2.engine import SIRSTTrainer, build_optimizer
+from deepinfrared_d2.engine import SIRSTTrainer, build_optimizer, setup_cfg
 from deepinfrared_d2.engine.precision import cpu_info, describe_cpu, native_bfloat16
-from oscar import get_oscar_cfg
 
 DEFAULT_VARIANTS = ("float32", "channels_last", "compiled", "bfloat16", "bfloat16+channels_last")
 KNOWN = {"float32", "channels_last", "compiled", "bfloat16"}
@@ -163,8 +163,7 @@ def main(argv=None) -> int:
         return 2
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = get_oscar_cfg(args.config_file, args.opts)
-    cfg.freeze()
+    cfg = setup_cfg(args, output=False)
     print(f"CPU: {describe_cpu()}")
     print(f"config: {args.config_file} {' '.join(args.opts)}; batch {cfg.SOLVER.IMS_PER_BATCH}, "
           f"{args.warmup} warm-up + {args.iters} timed iterations per variant")

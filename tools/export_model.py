@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Export a trained detector to ONNX and check it against PyTorch with ONNX Runtime.
 
-    python tools/export_model.py --config-file configs/OSCAR/oscar_R18_FPN_P2_cpu.yaml \
+    python tools/export_model.py --config-file projects/OSCAR/configs/oscar_R18_FPN_P2_cpu.yaml \
         --output out/oscar_cpu.onnx MODEL.WEIGHTS output/oscar_R18_FPN_P2_cpu/model_final.pth
 
 The graph holds normalisation, padding, the dense network and the per-cell box decoding
@@ -26,11 +26,10 @@ import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
 import deepinfrared_d2  # noqa: F401  (registers the datasets)
-from deepinfrared_d2.data import DatasetFileError, read_image_bgr
 from deepinfrared_d2.deploy.onnx_export import ExportGraph, export_onnx
 from deepinfrared_d2.deploy.onnx_runtime import OnnxDetector
-from deepinfrared_d2.engine import SIRSTTrainer
-from oscar import get_oscar_cfg
+from deepinfrared_d2.engine import SIRSTTrainer, setup_cfg
+from sirst.image_io import DatasetFileError, read_image_bgr
 
 # Largest accepted |ONNX Runtime - PyTorch| of the dense outputs: boxes in pixels, probabilities.
 BOX_TOL_PX = 1e-3
@@ -58,9 +57,8 @@ def main(argv=None) -> int:
     ap.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ...")
     args = ap.parse_args(argv)
 
-    cfg = get_oscar_cfg(args.config_file, args.opts)
-    cfg.MODEL.DEVICE = "cpu"
-    cfg.freeze()
+    args.opts = [*args.opts, "MODEL.DEVICE", "cpu"]
+    cfg = setup_cfg(args, output=False)
     weights = cfg.MODEL.WEIGHTS
     try:
         if not (weights and os.path.isfile(weights)):
@@ -87,7 +85,8 @@ def main(argv=None) -> int:
             worst[name] = max(worst.get(name, 0.0), diff)
     print("max |ONNX Runtime - PyTorch| over {} image(s): {}".format(
         len(images), ", ".join(f"{k} {v:.2e}" for k, v in worst.items())))
-    ok = worst["boxes"] <= BOX_TOL_PX and max(worst["select_prob"], worst["score_factor"]) <= PROB_TOL
+    ok = (worst["boxes"] <= BOX_TOL_PX
+          and max(worst["select_prob"], worst["score_factor"]) <= PROB_TOL)
     if not ok:
         print(f"error: ONNX Runtime differs from PyTorch beyond {BOX_TOL_PX} px / {PROB_TOL}",
               file=sys.stderr)

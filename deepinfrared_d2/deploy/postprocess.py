@@ -38,10 +38,11 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float,
             keep.append(i)
             if len(keep) == max_keep:
                 break
-            w = np.maximum(np.float32(0), np.minimum(x2[i], x2[i + 1:]) - np.maximum(x1[i], x1[i + 1:]))
-            h = np.maximum(np.float32(0), np.minimum(y2[i], y2[i + 1:]) - np.maximum(y1[i], y1[i + 1:]))
+            rest = slice(i + 1, None)
+            w = np.maximum(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]), 0)
+            h = np.maximum(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]), 0)
             inter = w * h
-            suppressed[i + 1:] |= inter / (areas[i] + areas[i + 1:] - inter) > iou_threshold
+            suppressed[rest] |= inter / (areas[i] + areas[rest] - inter) > iou_threshold
     return order[np.asarray(keep, dtype=np.int64)]
 
 

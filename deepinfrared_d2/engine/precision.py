@@ -19,8 +19,7 @@ import torch
 __all__ = ["CPUInfo", "cpu_info", "native_bfloat16", "cpu_autocast_dtype", "amp_dtype",
            "describe_cpu", "CPU_AMP_CHOICES", "EMULATED_BF16_COST"]
 
-# A child of "detectron2": its handlers (console, OUTPUT_DIR/log.txt) print the choice.
-logger = logging.getLogger("detectron2." + __name__)
+logger = logging.getLogger(__name__)  # in OUTPUT_DIR/log.txt through engine.setup_cfg
 
 CPU_AMP_CHOICES = ("auto", "bfloat16", "float32")
 # Hardware flags (torch.cpu.get_capabilities() / /proc/cpuinfo names) that compute bfloat16.

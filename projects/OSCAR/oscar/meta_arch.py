@@ -12,11 +12,11 @@ from detectron2.structures import ImageList, Instances
 from detectron2.utils.events import get_event_storage
 from torch import nn
 
+from deepinfrared_d2.deploy.postprocess import cell_detections
+
 from .assignment import assign_level, grid_points, level_sides
 from .head import OSCARHead, OSCARHeadOutputs
 from .losses import diou_loss, reg_quality_focal_loss, sigmoid_focal_loss
-from deepinfrared_d2.deploy.postprocess import cell_detections
-
 from .postprocess import decode_distances, dense_cells, detections_to_instances, upsample_to_refine
 
 __all__ = ["OSCAR"]
