@@ -13,13 +13,13 @@ Works for any registered model (the config names it, see ``deepinfrared_d2.confi
   the dense part on one zero image of the network input size, padded to the size
   divisibility like the model pads. The dense part is the model's ``forward_dense(images)``
   (backbone + neck + head) when it has one, else its backbone;
-- ms/image: median over ``--runs`` full inferences (normalisation, padding, dense part,
-  decoding and NMS) of a random uint8 image, batch 1, after one warm-up run, on MODEL.DEVICE,
-  for each of ``--backends``: ``eager`` PyTorch, ``compiled`` (the dense part under
-  ``torch.compile``, inductor; compile time printed apart), ``onnxruntime`` (the model exported
-  by ``deepinfrared_d2.deploy.onnx_export`` on ONNX Runtime's CPU provider, same NumPy
-  post-processing), CPU only; the PyTorch back-ends run in the memory format of
-  ``MODEL.CHANNELS_LAST``;
+- ms/image: median and min over ``--runs`` full inferences (normalisation, padding, dense
+  part, decoding and NMS) of a random uint8 image, batch 1, after one warm-up run, on
+  MODEL.DEVICE, for each of ``--backends``, timed in turns (a change of load hits them
+  alike): ``eager`` PyTorch (memory format of ``MODEL.CHANNELS_LAST``), ``channels_last``
+  (eager, NHWC), ``compiled`` (the dense part under ``torch.compile``, inductor; compile time
+  noted apart), ``onnxruntime`` (the model exported by ``deepinfrared_d2.deploy.onnx_export``
+  on ONNX Runtime's CPU provider, same NumPy post-processing; CPU only);
 - ``--breakdown``: eager milliseconds per part (each backbone/neck/head sub-module, decoding,
   post-processing) of one image, median over the runs.
 
@@ -34,6 +34,7 @@ On shared CPUs set ``OMP_WAIT_POLICY=PASSIVE`` (OpenMP spin-waiting inflates tim
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import statistics
@@ -95,38 +96,29 @@ def padded(size: Tuple[int, int], divisibility: int) -> Tuple[int, int]:
     return tuple(-(-s // d) * d for s in size)
 
 
-def median_ms(fn: Callable[[], object], runs: int, sync: bool = False) -> float:
-    """Median milliseconds of ``fn()`` over ``runs`` calls after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(runs):
-        if sync:
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if sync:
-            torch.cuda.synchronize()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
-
-
-@torch.no_grad()
-def time_inference(model: nn.Module, size: Tuple[int, int], runs: int) -> float:
-    """Median milliseconds per image of the full inference path."""
+def pytorch_runner(model: nn.Module, size: Tuple[int, int]) -> Callable[[], object]:
+    """One full inference of a random uint8 image (batch 1) through ``model``."""
     h, w = size
     image = torch.randint(0, 256, (3, h, w), dtype=torch.uint8)
     inputs = [{"image": image, "height": h, "width": w}]
-    return median_ms(lambda: model(inputs), runs, sync=model.device.type == "cuda")
+    sync = model.device.type == "cuda"
+
+    @torch.no_grad()
+    def run():
+        model(inputs)
+        if sync:
+            torch.cuda.synchronize()
+    return run
 
 
-def time_onnxruntime(cfg, model: nn.Module, size: Tuple[int, int], runs: int) -> float:
-    """Median milliseconds per image of the exported model on ONNX Runtime (graph + NumPy
-    post-processing), with as many threads as torch."""
+def onnxruntime_runner(cfg, model: nn.Module, size: Tuple[int, int]) -> Callable[[], object]:
+    """The same on ONNX Runtime: ``model`` exported (``export_onnx``), graph + the NumPy
+    post-processing, with as many threads as torch."""
     from deepinfrared_d2.deploy.onnx_export import export_onnx
     from deepinfrared_d2.deploy.onnx_runtime import OnnxDetector
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = export_onnx(cfg, model, os.path.join(tmp, "model.onnx"), size)
+        path = export_onnx(cfg, copy.deepcopy(model), os.path.join(tmp, "model.onnx"), size)
         spin = os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE"
         detector = OnnxDetector(path, threads=torch.get_num_threads(), spin=spin)
     h, w = size
@@ -137,7 +129,50 @@ def time_onnxruntime(cfg, model: nn.Module, size: Tuple[int, int], runs: int) ->
         outputs = detector.dense(image)
         cell_detections(*(o[0] for o in outputs), image_size=(h, w), original_size=(h, w),
                         **params)
-    return median_ms(run, runs)
+    return run
+
+
+def backend_runner(cfg, model: nn.Module, backend: str, size: Tuple[int, int]):
+    """(run, note) for one back-end; the first call of ``run`` is a warm-up."""
+    if backend == "eager":
+        return pytorch_runner(model, size), None
+    if backend == "channels_last":
+        nhwc = copy.deepcopy(model).to(memory_format=torch.channels_last)
+        return pytorch_runner(nhwc, size), None
+    if backend == "compiled":
+        compiled = copy.deepcopy(model)
+        target = "forward_dense" if hasattr(compiled, "forward_dense") else None
+        if target:
+            compiled.forward_dense = torch.compile(compiled.forward_dense)
+        else:
+            compiled.backbone = torch.compile(compiled.backbone)
+        run = pytorch_runner(compiled, size)
+        start = time.perf_counter()
+        run()  # compiles
+        return run, f"compile {time.perf_counter() - start:.1f} s"
+    return onnxruntime_runner(cfg, model, size), None
+
+
+def time_backends(cfg, model: nn.Module, backends, size: Tuple[int, int],
+                  runs: int) -> Dict[str, Dict]:
+    """Milliseconds per image of each back-end (median, min over ``runs`` after a warm-up),
+    timed round-robin so that a change of the machine's load hits them alike."""
+    runners = {b: backend_runner(cfg, model, b, size) for b in backends}
+    times = defaultdict(list)
+    for run, _ in runners.values():
+        run()
+    for _ in range(runs):
+        for backend, (run, _) in runners.items():
+            start = time.perf_counter()
+            run()
+            times[backend].append((time.perf_counter() - start) * 1000)
+    out = {}
+    for backend, (_, note) in runners.items():
+        out[backend] = {"ms_median": round(statistics.median(times[backend]), 1),
+                        "ms_min": round(min(times[backend]), 1)}
+        if note:
+            out[backend]["note"] = note
+    return out
 
 
 @torch.no_grad()
@@ -193,7 +228,7 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     parser.add_argument("--no-timing", action="store_true")
     parser.add_argument("--backends", nargs="+", default=["eager"],
-                        choices=["eager", "compiled", "onnxruntime"],
+                        choices=["eager", "channels_last", "compiled", "onnxruntime"],
                         help="inference back-ends to time (default: eager)")
     parser.add_argument("--breakdown", action="store_true",
                         help="also print eager ms per part of the model")
@@ -215,19 +250,7 @@ def main(argv=None) -> int:
     if not args.no_timing:
         if model.device.type == "cpu":
             result["cpu"] = describe_cpu()
-        for backend in args.backends:
-            key = "ms_per_image" if backend == "eager" else f"ms_per_image_{backend}"
-            if backend == "onnxruntime":
-                result[key] = round(time_onnxruntime(cfg, model, size, args.runs), 1)
-                continue
-            if backend == "compiled":
-                model.forward_dense = torch.compile(model.forward_dense)
-                start = time.perf_counter()
-                time_inference(model, size, 1)  # the first call compiles
-                result["compile_s"] = round(time.perf_counter() - start, 1)
-            result[key] = round(time_inference(model, size, args.runs), 1)
-            if backend == "compiled":
-                del model.forward_dense  # back to the eager method
+        result["ms_per_image"] = time_backends(cfg, model, args.backends, size, args.runs)
         result["device"] = str(model.device)
         result["threads"] = torch.get_num_threads()
         if args.breakdown:
@@ -239,6 +262,8 @@ def main(argv=None) -> int:
             if isinstance(value, dict):
                 print(f"{key}:")
                 for part, ms in value.items():
+                    if isinstance(ms, dict):
+                        ms = "  ".join(f"{k} {v}" for k, v in ms.items())
                     print(f"  {part:40s} {ms}")
             else:
                 print(f"{key:32s} {value}")

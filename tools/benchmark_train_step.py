@@ -17,7 +17,9 @@ iteration each, so that on a shared machine a change of load hits them alike. Va
 - ``compiled``: the dense part (backbone, neck, head) under ``torch.compile`` (inductor; its
   compile time is reported apart and excluded);
 - ``bfloat16``: bfloat16 autocast (skipped where the CPU has no native bfloat16, unless
-  ``--force-bf16``: emulated, tens of times slower).
+  ``--force-bf16``: emulated, tens of times slower);
+- ``NAME:KEY=VALUE[:KEY=VALUE]``: the variant on the config with these overrides (and its
+  own batches), e.g. ``float32:INPUT.TARGET_CROP.SIZE=(192,192)`` to price a cheaper recipe.
 
 The data loader's share: the seconds to prepare one batch in the main process
 (``DATALOADER.NUM_WORKERS 0``) and one float32 run fed by the real loader (the config's
@@ -33,7 +35,7 @@ import statistics
 import sys
 import time
 from itertools import islice
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional, Tuple
 
 import torch
 from detectron2.modeling import build_model
@@ -47,11 +49,28 @@ DEFAULT_VARIANTS = ("float32", "channels_last", "compiled", "bfloat16", "bfloat1
 KNOWN = {"float32", "channels_last", "compiled", "bfloat16"}
 
 
-def parse_variant(name: str) -> set:
-    parts = set(name.split("+"))
+def parse_variant(name: str) -> Tuple[set, List[str]]:
+    """"channels_last+bfloat16:KEY=VALUE:KEY=VALUE" -> ({"channels_last", "bfloat16"},
+    [KEY, VALUE, KEY, VALUE]) (the config overrides of this variant)."""
+    kind, *overrides = name.split(":")
+    parts = set(kind.split("+"))
     if not parts <= KNOWN:
         raise ValueError(f"unknown variant {name!r}: combine {sorted(KNOWN)} with '+'")
-    return parts - {"float32"}
+    opts = []
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"variant {name!r}: config overrides are KEY=VALUE, got {item!r}")
+        opts += [key, value]
+    return parts - {"float32"}, opts
+
+
+def variant_batches(cfg, n: int) -> List:
+    """``n`` batches of the config's training loader, prepared in the main process."""
+    cfg0 = cfg.clone()
+    cfg0.defrost()
+    cfg0.DATALOADER.NUM_WORKERS = 0
+    return list(islice(iter(SIRSTTrainer.build_train_loader(cfg0)), n))
 
 
 def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch,
@@ -74,23 +93,30 @@ def train_iterations(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
         return [train_step(model, optimizer, batch, dtype) for batch in batches]
 
 
-def build_variant(cfg, name: str, first_batch, force_bf16: bool) -> Dict:
+def build_variant(cfg, name: str, batches: List, force_bf16: bool) -> Dict:
     """A fresh model (seeded) and optimizer set up as variant ``name`` ("skipped" if the CPU
-    cannot run it natively); a compiled variant is compiled here, on ``first_batch``."""
-    parts = parse_variant(name)
+    cannot run it natively) with its batches (``batches``, or its own when the variant
+    overrides the config); a compiled variant is compiled here, on its first batch."""
+    parts, opts = parse_variant(name)
     row: Dict = {"variant": name}
     if "bfloat16" in parts and not (native_bfloat16(cpu_info()) or force_bf16):
         row["skipped"] = "no native bfloat16 on this CPU (--force-bf16 to time the emulation)"
         return row
+    if opts:
+        cfg = cfg.clone()
+        cfg.defrost()
+        cfg.merge_from_list(opts)
+        batches = variant_batches(cfg, len(batches))
     torch.manual_seed(cfg.SEED if cfg.SEED >= 0 else 0)
     model = build_model(cfg).train()
     if "channels_last" in parts:
         model = model.to(memory_format=torch.channels_last)
     row.update(model=model, optimizer=build_optimizer(cfg, model),
-               dtype=torch.bfloat16 if "bfloat16" in parts else None, times=[])
+               dtype=torch.bfloat16 if "bfloat16" in parts else None, times=[],
+               batches=batches)
     if "compiled" in parts:
         model.forward_dense = torch.compile(model.forward_dense)
-        row["compile_s"] = round(sum(train_iterations(model, row["optimizer"], [first_batch],
+        row["compile_s"] = round(sum(train_iterations(model, row["optimizer"], batches[:1],
                                                       row["dtype"])), 1)
     return row
 
@@ -99,17 +125,17 @@ def run_variants(cfg, names: List[str], batches: List, warmup: int, force_bf16: 
                  report) -> List[Dict]:
     """Time the variants round-robin, one iteration each in turn, so that a change of the
     machine's load hits them alike; median (and min) seconds after ``warmup`` iterations."""
-    rows = [build_variant(cfg, name, batches[0], force_bf16) for name in names]
+    rows = [build_variant(cfg, name, batches, force_bf16) for name in names]
     live = [r for r in rows if "skipped" not in r]
     with EventStorage():
-        for batch in batches:
+        for i in range(len(batches)):
             for row in live:
-                row["times"].append(train_step(row["model"], row["optimizer"], batch,
-                                               row["dtype"]))
+                row["times"].append(train_step(row["model"], row["optimizer"],
+                                               row["batches"][i], row["dtype"]))
     for row in rows:
         if "skipped" not in row:
             times = row.pop("times")[warmup:]
-            for key in ("model", "optimizer", "dtype"):
+            for key in ("model", "optimizer", "dtype", "batches"):
                 row.pop(key)
             row["s_per_iter"] = round(statistics.median(times), 3)
             row["min_s"] = round(min(times), 3)
@@ -167,10 +193,8 @@ def main(argv=None) -> int:
     print(f"CPU: {describe_cpu()}")
     print(f"config: {args.config_file} {' '.join(args.opts)}; batch {cfg.SOLVER.IMS_PER_BATCH}, "
           f"{args.warmup} warm-up + {args.iters} timed iterations per variant")
-    cfg0 = cfg.clone()
-    cfg0.defrost()
-    cfg0.DATALOADER.NUM_WORKERS = 0
-    batches = list(islice(iter(SIRSTTrainer.build_train_loader(cfg0)), args.warmup + args.iters))
+    batches = variant_batches(cfg, args.warmup + args.iters)
+
     def report(row):
         print(json.dumps(row) if args.json else _format(row), flush=True)
 
