@@ -233,8 +233,11 @@ def main(argv=None) -> int:
     parser.add_argument("--breakdown", action="store_true",
                         help="also print eager ms per part of the model")
     parser.add_argument("--json", action="store_true", help="print one JSON line")
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ...")
+    parser.add_argument("opts", nargs=argparse.REMAINDER,
+                        help="config overrides KEY VALUE (after --backends A B: -- KEY VALUE)")
     args = parser.parse_args(argv)
+    if args.opts[:1] == ["--"]:  # "--backends a b -- KEY VALUE": the list ends at "--"
+        args.opts = args.opts[1:]
 
     cfg = setup_cfg(args, output=False)
     if args.threads:

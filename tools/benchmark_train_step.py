@@ -179,8 +179,11 @@ def main(argv=None) -> int:
     ap.add_argument("--force-bf16", action="store_true",
                     help="time bfloat16 variants even without native bfloat16")
     ap.add_argument("--json", action="store_true", help="print the rows as JSON lines")
-    ap.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ...")
+    ap.add_argument("opts", nargs=argparse.REMAINDER,
+                    help="config overrides KEY VALUE (after --variants A B: -- KEY VALUE)")
     args = ap.parse_args(argv)
+    if args.opts[:1] == ["--"]:  # "--variants a b -- KEY VALUE": the list ends at "--"
+        args.opts = args.opts[1:]
     try:
         for name in args.variants:
             parse_variant(name)

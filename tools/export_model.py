@@ -12,28 +12,41 @@ After writing, the dense outputs of ONNX Runtime and PyTorch are compared on the
 images (``--check A.png --check B.png``; default: one random image of ``--sample-size``) and
 the largest differences printed.
 
+``--check-dataset sirst_v2_test_full`` also runs both on every image of a registered split
+(PyTorch in float32, as exported) and compares the detections (same count, boxes within
+1e-3 px) and the mNoCoAP of each (equal to 1e-6).
+
 Exit codes: 0 written and checked, 1 the check failed (outputs differ beyond tolerance),
 2 bad input (missing weights, unreadable image).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+from typing import Dict
 
 import numpy as np
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.data import DatasetCatalog
+from tqdm import tqdm
 
 import deepinfrared_d2  # noqa: F401  (registers the datasets)
+from deepinfrared_d2.data.mapper import NoCoDatasetMapper
 from deepinfrared_d2.deploy.onnx_export import ExportGraph, export_onnx
 from deepinfrared_d2.deploy.onnx_runtime import OnnxDetector
 from deepinfrared_d2.engine import SIRSTTrainer, setup_cfg
+from deepinfrared_d2.evaluation import evaluate_records
+from deepinfrared_d2.evaluation.evaluator import instances_to_detections
 from sirst.image_io import DatasetFileError, read_image_bgr
+from sirst.results import detections_to_records
 
 # Largest accepted |ONNX Runtime - PyTorch| of the dense outputs: boxes in pixels, probabilities.
 BOX_TOL_PX = 1e-3
 PROB_TOL = 1e-4
+NOCOAP_TOL = 1e-6  # largest accepted |mNoCoAP(ONNX Runtime) - mNoCoAP(PyTorch)| on a split
 
 
 def compare(detector: OnnxDetector, model: torch.nn.Module, image: np.ndarray) -> dict:
@@ -45,6 +58,31 @@ def compare(detector: OnnxDetector, model: torch.nn.Module, image: np.ndarray) -
             for name, g, r in zip(("boxes", "select_prob", "score_factor"), got, ref)}
 
 
+def check_dataset(detector: OnnxDetector, model: torch.nn.Module, cfg, name: str) -> Dict:
+    """Detections of PyTorch (float32) and ONNX Runtime on every image of split ``name``:
+    count mismatches, largest box / score differences, and the mNoCoAP of each."""
+    mapper = NoCoDatasetMapper(cfg, is_train=False)
+    records = {"pytorch": [], "onnxruntime": []}
+    out = {"images": 0, "count_mismatches": 0, "max_box_diff_px": 0.0, "max_score_diff": 0.0}
+    for rec in tqdm(DatasetCatalog.get(name), desc=f"check {name}", unit="img"):
+        with torch.no_grad():
+            ref = instances_to_detections(model([mapper(rec)])[0]["instances"])
+        boxes, scores, _ = detector(read_image_bgr(rec["file_name"]))
+        out["images"] += 1
+        if len(scores) != len(ref.scores):
+            out["count_mismatches"] += 1
+        elif len(scores):
+            out["max_box_diff_px"] = max(out["max_box_diff_px"],
+                                         float(np.abs(boxes - ref.boxes).max()))
+            out["max_score_diff"] = max(out["max_score_diff"],
+                                        float(np.abs(scores - ref.scores).max()))
+        records["pytorch"] += detections_to_records(rec["image_id"], ref.scores, ref.boxes)
+        records["onnxruntime"] += detections_to_records(rec["image_id"], scores, boxes)
+    for backend, recs in records.items():
+        out[f"mNoCoAP_{backend}"] = evaluate_records(name, recs, box_ap=False)["noco"]["mNoCoAP"]
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -54,6 +92,8 @@ def main(argv=None) -> int:
                     help="tracing input size (the graph accepts any size)")
     ap.add_argument("--check", action="append", default=[], metavar="IMAGE",
                     help="an image to compare ONNX Runtime with PyTorch on (repeatable)")
+    ap.add_argument("--check-dataset", metavar="NAME",
+                    help="also compare detections and mNoCoAP on this registered split")
     ap.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ...")
     args = ap.parse_args(argv)
 
@@ -90,6 +130,15 @@ def main(argv=None) -> int:
     if not ok:
         print(f"error: ONNX Runtime differs from PyTorch beyond {BOX_TOL_PX} px / {PROB_TOL}",
               file=sys.stderr)
+    if args.check_dataset:
+        found = check_dataset(detector, model, cfg, args.check_dataset)
+        print(json.dumps({"dataset": args.check_dataset, **found}))
+        same = (found["count_mismatches"] == 0 and found["max_box_diff_px"] <= BOX_TOL_PX
+                and abs(found["mNoCoAP_onnxruntime"] - found["mNoCoAP_pytorch"]) <= NOCOAP_TOL)
+        if not same:
+            print(f"error: the detections on {args.check_dataset} differ beyond {BOX_TOL_PX} px "
+                  f"or mNoCoAP {NOCOAP_TOL}", file=sys.stderr)
+        ok = ok and same
     return 0 if ok else 1
 
 

@@ -1,0 +1,56 @@
+"""tools/benchmark_train_step.py and benchmark_models.py's back-ends and breakdown run end to
+end on a tiny OSCAR (the figures themselves are for the tools to report, not for tests)."""
+import importlib.util
+import json
+import os
+
+import pytest
+from helpers import ROOT
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+CONFIG = os.path.join(ROOT, "projects/OSCAR/configs/oscar_R18_FPN_P2_cpu.yaml")
+TINY = ["MODEL.FLEX_RESNET.BASE_CHANNELS", "16", "MODEL.FLEX_RESNET.STEM_CHANNELS", "16",
+        "MODEL.FLEX_FPN.OUT_CHANNELS", "32", "MODEL.OSCAR.FEAT_CHANNELS", "16",
+        "MODEL.OSCAR.GN_GROUPS", "8", "MODEL.OSCAR.STACKED_CONVS", "1",
+        "INPUT.TARGET_CROP.SIZE", "(64, 64)", "SOLVER.IMS_PER_BATCH", "2",
+        "DATALOADER.NUM_WORKERS", "0", "DATASETS.TRAIN", "('sirst_v2_mini_trainval',)"]
+
+
+def load_tool(name):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "tools", f"{name}.py"))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
+def test_train_step_variants_side_by_side(capsys, sirst_root):
+    tool = load_tool("benchmark_train_step")
+    assert tool.main(["--config-file", CONFIG, "--variants", "fp32"]) == 2
+    assert "unknown variant" in capsys.readouterr().err
+    assert tool.main(["--config-file", CONFIG, "--iters", "1", "--warmup", "1", "--json",
+                      "--variants", "float32", "channels_last",
+                      "float32:INPUT.TARGET_CROP.SIZE=(32,32)", "--", *TINY]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("CPU: ") and "capability" in out[0] and "load average" in out[0]
+    rows = [json.loads(line) for line in out if line.startswith("{")]
+    assert [r["variant"] for r in rows[:3]] == ["float32", "channels_last",
+                                                "float32:INPUT.TARGET_CROP.SIZE=(32,32)"]
+    assert all(r["s_per_iter"] > 0 for r in rows)
+    assert rows[3]["variant"] == "data: one batch, main process"
+    assert any(line.startswith("data loader's share") for line in out)
+
+
+def test_models_back_ends_and_breakdown(capsys, sirst_root):
+    tool = load_tool("benchmark_models")
+    assert tool.main(["--config-file", CONFIG, "--input-size", "64", "96", "--runs", "1",
+                      "--backends", "eager", "channels_last", "onnxruntime", "--breakdown",
+                      "--json", *TINY]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(result["ms_per_image"]) == {"eager", "channels_last", "onnxruntime"}
+    assert all(v["ms_min"] > 0 for v in result["ms_per_image"].values())
+    parts = result["breakdown_ms"]
+    assert {"backbone.bottom_up", "backbone.lateral_convs", "backbone.fpn_convs",
+            "head.refine_cls_convs", "head.coarse_cls_convs", "decoding (dense_detections)",
+            "post-processing (cell_detections)"} <= set(parts)
+    assert "capability" in result["cpu"]
