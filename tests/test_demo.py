@@ -13,6 +13,7 @@ from detectron2.checkpoint import DetectionCheckpointer
 from helpers import ROOT, oscar_cfg
 
 from deepinfrared_d2.data.mapper import NoCoDatasetMapper
+from deepinfrared_d2.deploy.compare import matched_differences
 from deepinfrared_d2.engine import SIRSTTrainer
 from deepinfrared_d2.engine.trainer import with_test_precision
 from deepinfrared_d2.evaluation import load_results_file
@@ -128,10 +129,13 @@ def test_demo_runs_the_exported_onnx_model(tmp_path, sirst_root, checkpoint):
             inst = model([mapper({"file_name": path, "image_id": i, "height": h,
                                   "width": w})])[0]["instances"]
         assert len(mine) == len(inst) > 0
-        np.testing.assert_allclose([rec["score"] for rec in mine], inst.scores.numpy(), atol=1e-5)
-        xyxy = inst.pred_boxes.tensor.numpy()
-        xywh = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
-        np.testing.assert_allclose([rec["bbox"] for rec in mine], xywh, atol=1e-3)
+        xywh = np.array([rec["bbox"] for rec in mine])
+        xyxy = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+        # near-tied scores (a briefly trained model has many) may come out in either order
+        box_diff, score_diff = matched_differences(
+            xyxy, np.array([rec["score"] for rec in mine]), inst.pred_boxes.tensor.numpy(),
+            inst.scores.numpy())
+        assert box_diff <= 1e-3 and score_diff <= 1e-5
 
     # a missing ONNX file, or both back-ends at once, are clear user errors
     r = subprocess.run([sys.executable, os.path.join(ROOT, "tools/demo.py"), "--onnx",

@@ -12,6 +12,7 @@ from torchvision.ops import nms as tv_nms
 from deepinfrared_d2.data import read_image_bgr
 from deepinfrared_d2.data.mapper import NoCoDatasetMapper
 from deepinfrared_d2.deploy import nms
+from deepinfrared_d2.deploy.compare import matched_differences
 from deepinfrared_d2.deploy.onnx_export import ExportGraph, export_onnx
 from deepinfrared_d2.deploy.onnx_runtime import OnnxDetector
 
@@ -66,10 +67,19 @@ def test_onnx_runtime_equals_pytorch_on_real_images(exported, sirst_root):
             inst = model([NoCoDatasetMapper(cfg, is_train=False)(record)])[0]["instances"]
         boxes, scores, classes = detector(bgr)
         assert len(scores) == len(inst) == cfg.MODEL.OSCAR.TEST_MAX_PER_IMAGE
-        np.testing.assert_allclose(boxes, inst.pred_boxes.tensor.numpy(), rtol=0, atol=1e-3)
-        np.testing.assert_allclose(scores, inst.scores.numpy(), rtol=0, atol=1e-5)
+        box_diff, score_diff = matched_differences(boxes, scores, inst.pred_boxes.tensor.numpy(),
+                                                   inst.scores.numpy())
+        assert box_diff <= 1e-3 and score_diff <= 1e-5
         assert np.array_equal(classes, inst.pred_classes.numpy())
     assert len(sizes) == 2  # one graph, two input sizes
+
+
+def test_matched_differences_pair_near_ties_in_either_order():
+    boxes = np.array([[0, 0, 1, 1], [5, 5, 6, 6]], np.float32)
+    scores = np.array([0.5, 0.5 + 1e-7], np.float32)
+    assert matched_differences(boxes, scores, boxes[::-1], scores[::-1]) == (0.0, 0.0)
+    box_diff, _ = matched_differences(boxes, scores, boxes + 0.25, scores)
+    assert box_diff == pytest.approx(0.25)
 
 
 def test_a_file_that_is_not_an_export_is_a_clear_error(tmp_path):

@@ -26,7 +26,7 @@ import argparse
 import json
 import os
 import sys
-from typing import Dict, Tuple
+from typing import Dict
 
 import numpy as np
 import torch
@@ -36,6 +36,7 @@ from tqdm import tqdm
 
 import deepinfrared_d2  # noqa: F401  (registers the datasets)
 from deepinfrared_d2.data.mapper import NoCoDatasetMapper
+from deepinfrared_d2.deploy.compare import matched_differences
 from deepinfrared_d2.deploy.onnx_export import ExportGraph, export_onnx
 from deepinfrared_d2.deploy.onnx_runtime import OnnxDetector
 from deepinfrared_d2.engine import SIRSTTrainer, setup_cfg
@@ -57,18 +58,6 @@ def compare(detector: OnnxDetector, model: torch.nn.Module, image: np.ndarray) -
     got = detector.dense(image)
     return {name: float(np.abs(g - r.numpy()).max())
             for name, g, r in zip(("boxes", "select_prob", "score_factor"), got, ref)}
-
-
-def matched_differences(boxes: np.ndarray, scores: np.ndarray, ref_boxes: np.ndarray,
-                        ref_scores: np.ndarray, score_tol: float = 1e-5) -> Tuple[float, float]:
-    """Largest box and score differences between two detection lists of one image, each
-    detection paired with the closest box among the other list's detections of (nearly, up to
-    ``score_tol``) the same score: near-tied scores may come out in either order."""
-    score_diff = float(np.abs(np.sort(scores) - np.sort(ref_scores)).max())
-    near = np.abs(scores[:, None] - ref_scores[None, :]) <= score_tol
-    dist = np.abs(boxes[:, None, :] - ref_boxes[None, :, :]).max(axis=2)
-    dist = np.where(near, dist, np.inf)
-    return float(max(dist.min(axis=1).max(), dist.min(axis=0).max())), score_diff
 
 
 def check_dataset(detector: OnnxDetector, model: torch.nn.Module, cfg, name: str) -> Dict:
