@@ -26,16 +26,19 @@ def image_size(path: str) -> Tuple[int, int]:
     try:
         with Image.open(path) as im:
             return im.size
-    except (OSError, SyntaxError) as e:
+    except (OSError, SyntaxError, Image.DecompressionBombError) as e:
         raise DatasetFileError(path, f"not a readable image ({e})") from e
 
 
-def parse_voc_xml(xml_path: str) -> Tuple[np.ndarray, Optional[Tuple[int, int]]]:
+def parse_voc_xml(xml_path: str, case_insensitive_names: bool = False
+                  ) -> Tuple[np.ndarray, Optional[Tuple[int, int]]]:
     """Boxes and size of a SIRST-V2 VOC annotation.
 
-    Follows the reference loader: objects named ``Target`` only; an object without
-    ``<bndbox>`` (the placeholder of background images) is dropped; coordinates are
-    ``int(float(text)) - 1``.
+    Follows the reference loader: an object without ``<bndbox>`` (the placeholder of
+    background images) is dropped; coordinates are ``int(float(text)) - 1``. Unlike the
+    reference, which silently drops objects not named ``Target`` (turning a target image into
+    a background one), any other class name is an error naming the file and the name;
+    ``case_insensitive_names=True`` accepts e.g. ``target``.
 
     Returns:
         boxes: float32 (n, 4) XYXY_ABS, in file order; (0, 4) for background images.
@@ -62,8 +65,13 @@ def parse_voc_xml(xml_path: str) -> Tuple[np.ndarray, Optional[Tuple[int, int]]]
             raise DatasetFileError(xml_path, "<size> lacks an integer <width>/<height>") from e
     boxes = []
     for i, obj in enumerate(objects):
-        if (obj.findtext("name") or "").strip() != CLASS_NAME:
-            continue
+        name = (obj.findtext("name") or "").strip()
+        if name != CLASS_NAME and not (case_insensitive_names
+                                       and name.casefold() == CLASS_NAME.casefold()):
+            hint = " (or load with case_insensitive_names=True)" if (
+                name.casefold() == CLASS_NAME.casefold()) else ""
+            raise DatasetFileError(xml_path, f"object {i}: class name {name!r} is not one of the "
+                                             f"dataset's classes {[CLASS_NAME]}{hint}")
         bnd = obj.find("bndbox")
         if bnd is None:
             continue

@@ -108,8 +108,8 @@ def _record(image_id: str, file_name: str, width: int, height: int, boxes: np.nd
     }
 
 
-def _checked_size(image_file: str, mask_file: str, xml_size, xml_file: str):
-    width, height = image_size(image_file)
+def _checked_size(image_file: str, mask_file: str, xml_size, xml_file: str, size=None):
+    width, height = size or image_size(image_file)
     if xml_size is not None and tuple(xml_size) != (width, height):
         raise DatasetFileError(xml_file, f"<size> says {xml_size[0]}x{xml_size[1]} but the image "
                                          f"{image_file} is {width}x{height}")
@@ -120,11 +120,14 @@ def _checked_size(image_file: str, mask_file: str, xml_size, xml_file: str):
     return width, height
 
 
-def load_sirst_v2(root: str, split: str) -> List[Dict]:
+def load_sirst_v2(root: str, split: str, case_insensitive_names: bool = False) -> List[Dict]:
     """Dataset dicts of one SIRST-V2 split (every listed image, backgrounds included).
 
     Reads the split file, every XML and the image and mask headers (not the pixels), and
-    raises :class:`DatasetFileError` naming the file for anything missing or malformed.
+    raises :class:`DatasetFileError` naming the file for anything missing or malformed (an
+    image listed by the split but absent is named before its annotation). An object whose
+    class is not ``Target`` is an error unless ``case_insensitive_names`` (then ``target``
+    and the like are accepted).
     """
     _check_root(root, f"{SIRST_V2_PREFIX}_{split}")
     split_file = os.path.join(root, SPLIT_DIR, f"{split}.txt")
@@ -136,8 +139,9 @@ def load_sirst_v2(root: str, split: str) -> List[Dict]:
         image_file = os.path.join(root, IMAGE_DIR, f"{image_id}.png")
         xml_file = os.path.join(root, BOX_DIR, f"{image_id}.xml")
         mask_file = os.path.join(root, MASK_DIR, f"{image_id}{MASK_SUFFIX}")
-        boxes, xml_size = parse_voc_xml(xml_file)
-        width, height = _checked_size(image_file, mask_file, xml_size, xml_file)
+        size = image_size(image_file)
+        boxes, xml_size = parse_voc_xml(xml_file, case_insensitive_names)
+        width, height = _checked_size(image_file, mask_file, xml_size, xml_file, size)
         check_boxes(boxes, width, height, xml_file)
         records.append(_record(image_id, image_file, width, height, boxes, mask_file))
     return records

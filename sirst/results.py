@@ -15,18 +15,21 @@ from __future__ import annotations
 import json
 import math
 import os
-from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence
+from typing import Any, Container, Dict, Iterable, List, NamedTuple, Optional, Sequence
 
 import numpy as np
 
 __all__ = [
     "Detections",
     "ResultsFileError",
+    "check_image_ids",
     "check_record",
     "detections_to_records",
+    "group_record_indices",
     "group_records",
     "load_results_file",
     "sort_records",
+    "unknown_image_id_error",
     "write_json_atomic",
     "write_results_file",
 ]
@@ -54,8 +57,13 @@ class Detections(NamedTuple):
         return (self.boxes[:, :2] + self.boxes[:, 2:]) / 2
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)  # detections are evaluated in float32
+
+
 def _number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    """A finite int/float that float32 holds (1e39 would become inf)."""
+    return (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            and abs(v) <= _FLOAT32_MAX)
 
 
 def check_record(rec, where: str) -> None:
@@ -67,21 +75,22 @@ def check_record(rec, where: str) -> None:
     if "score" not in rec:
         raise ResultsFileError(f"{where}: missing 'score'")
     if not _number(rec["score"]):
-        raise ResultsFileError(f"{where}: score {rec['score']!r} is not a finite number")
+        raise ResultsFileError(
+            f"{where}: score {rec['score']!r} is not a finite number in float32's range")
     if "bbox" not in rec and "point" not in rec:
         raise ResultsFileError(f"{where}: needs 'bbox' [x, y, w, h] or 'point' [x, y]")
     if "bbox" in rec:
         b = rec["bbox"]
         if not (isinstance(b, list) and len(b) == 4 and all(_number(v) for v in b)):
             raise ResultsFileError(
-                f"{where}: 'bbox' must be 4 finite numbers [x, y, w, h], got {b!r}")
+                f"{where}: 'bbox' must be 4 finite (float32) numbers [x, y, w, h], got {b!r}")
         if b[2] < 0 or b[3] < 0:
             raise ResultsFileError(f"{where}: 'bbox' {b!r} has a negative width or height")
     if "point" in rec:
         p = rec["point"]
         if not (isinstance(p, list) and len(p) == 2 and all(_number(v) for v in p)):
             raise ResultsFileError(
-                f"{where}: 'point' must be 2 finite numbers [x, y], got {p!r}")
+                f"{where}: 'point' must be 2 finite (float32) numbers [x, y], got {p!r}")
 
 
 def detections_to_records(image_id: str, scores: np.ndarray,
@@ -109,18 +118,27 @@ def detections_to_records(image_id: str, scores: np.ndarray,
     return records
 
 
+def group_record_indices(records: Sequence[Dict]) -> Dict[str, List[int]]:
+    """Indices of each image's records (images in first-appearance order), best score first;
+    ties keep their order."""
+    grouped: Dict[str, List[int]] = {}
+    for i, r in enumerate(records):
+        grouped.setdefault(str(r["image_id"]), []).append(i)
+    for idx in grouped.values():
+        idx.sort(key=lambda i: -records[i]["score"])  # stable: ties keep their order
+    return grouped
+
+
 def group_records(records: Sequence[Dict]) -> Dict[str, Detections]:
-    """Records grouped per image (first-appearance order), each image best score first.
+    """Records grouped per image (first-appearance order), each image best score first
+    (the order of ``group_record_indices``).
 
     The records must be checked (``check_record``) and of one kind: all carry a box, or all a
     point (or all both).
     """
-    grouped: Dict[str, List[Dict]] = {}
-    for r in records:
-        grouped.setdefault(str(r["image_id"]), []).append(r)
     out = {}
-    for image_id, recs in grouped.items():
-        recs.sort(key=lambda r: -r["score"])  # stable: ties keep their order
+    for image_id, idx in group_record_indices(records).items():
+        recs = [records[i] for i in idx]
         boxes = points = None
         if "bbox" in recs[0]:
             boxes = np.array([r["bbox"] for r in recs], dtype=np.float64).reshape(-1, 4)
@@ -156,6 +174,24 @@ def write_results_file(path: str, records: Iterable[Dict],
                        image_ids: Optional[Sequence[str]] = None) -> None:
     """Write records atomically in canonical order (see ``sort_records``)."""
     write_json_atomic(path, sort_records(records, image_ids))
+
+
+def unknown_image_id_error(where: str, image_id: str, dataset: str, unknown: Iterable[str]
+                           ) -> ResultsFileError:
+    """The error for records whose image ids are not in ``dataset``; ``where`` names the first
+    such record (e.g. "dets.json: record 3")."""
+    unknown = sorted(set(unknown))
+    return ResultsFileError(f"{where}: image id {image_id!r} is not in dataset {dataset!r} "
+                            f"({len(unknown)} unknown image id(s), e.g. {unknown[:3]})")
+
+
+def check_image_ids(records: Sequence[Dict], known: Container[str], dataset: str,
+                    source: str = "results") -> None:
+    """Raise ``ResultsFileError`` naming the first record whose image id is not ``known``."""
+    bad = [i for i, r in enumerate(records) if str(r["image_id"]) not in known]
+    if bad:
+        raise unknown_image_id_error(f"{source}: record {bad[0]}", str(records[bad[0]]["image_id"]),
+                                     dataset, (str(records[i]["image_id"]) for i in bad))
 
 
 def load_results_file(path: str) -> List[Dict]:

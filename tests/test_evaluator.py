@@ -131,13 +131,22 @@ def test_pd_fa_by_hand():
     assert pd_fa([a, b], gt, score_threshold=0.3)["Pd"] == 1.0
 
 
+def _rec(score=0.5, image_id="Misc_70", **kw):
+    return {"image_id": image_id, "score": score, **(kw or {"point": [1, 2]})}
+
+
 @pytest.mark.parametrize("records,message", [
     ([{"image_id": "Misc_70", "bbox": [1, 2, 3, 4]}], "record 0: missing 'score'"),
-    ([{"image_id": "Misc_70", "point": [1, 2], "score": float("nan")}], "record 0: score nan"),
-    ([{"image_id": "nope", "point": [1, 2], "score": 0.5}], "not in dataset"),
-    ([{"image_id": "Misc_70", "point": [1], "score": 0.5}], "'point' must be 2 finite numbers"),
+    ([_rec(float("nan"))], "record 0: score nan"),
+    ([_rec(image_id="nope")], "record 0: image id 'nope' is not in"),
+    ([_rec(), _rec(), _rec(image_id="nope")], "record 2: image id 'nope' is not in"),
+    ([_rec(), _rec(1e39)], "record 1: score 1e+39 is not a"),
+    ([_rec(bbox=[3e38, 2, 3e38, 4])],
+     "record 0: detection centre (inf, 4.0) with score 0.5 is not a finite point"),
+    ([_rec(point=[1])], "record 0: 'point' must be 2 finite"),
     ({"image_id": "Misc_70"}, "expected a JSON list"),
-    ([{"image_id": "Misc_70", "point": [1e6, 2], "score": 0.5}], "not a finite point inside"),
+    ([_rec(point=[1e6, 2])],
+     "record 0: detection centre (1000000.0, 2.0) with score 0.5 is not a finite point inside"),
 ])
 def test_cli_rejects_bad_results_files_with_exit_code_2(tmp_path, capsys, records, message):
     path = tmp_path / "dets.json"

@@ -51,3 +51,33 @@ def test_bad_inputs_exit_2(tmp_path):
     bad.write_text('[{"image_id": "Misc_70", "score": NaN, "point": [1, 2]}]')
     r = run("--output-dir", str(tmp_path), "--results", str(bad))
     assert r.returncode == 2 and "bad.json" in r.stderr
+
+
+def test_truncated_png_is_named_and_skipped_and_unknown_ids_are_errors(tmp_path, sirst_root):
+    from helpers import sirst_copy
+
+    ids = [r["image_id"] for r in DatasetCatalog.get(DATASET)][:2]
+    root = sirst_copy(tmp_path / "data", sirst_root, ids)
+    png = root / "mixed" / f"{ids[0]}.png"
+    data = png.read_bytes()
+    png.unlink()
+    png.write_bytes(data[: len(data) // 2])  # the header survives: the catalog still loads it
+    env = dict(os.environ, DETECTRON2_DATASETS=str(tmp_path / "data"))
+
+    def vis(*args):
+        return subprocess.run([sys.executable, os.path.join(ROOT, "tools/visualize_data.py"),
+                               "--dataset", "sirst_v2_s", "--output-dir", str(tmp_path / "vis"),
+                               *args], capture_output=True, text=True, cwd=ROOT, timeout=300,
+                              env=env)
+
+    r = vis()
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert f"{ids[0]}.png: cannot be decoded" in r.stderr
+    assert cv2.imread(str(tmp_path / "vis" / f"{ids[1]}.png")) is not None
+
+    results = tmp_path / "dets.json"
+    results.write_text(json.dumps([{"image_id": ids[1], "score": 0.9, "point": [1, 2]},
+                                   {"image_id": "Misc_elsewhere", "score": 0.9, "point": [1, 2]}]))
+    r = vis("--results", str(results))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "dets.json: record 1: image id 'Misc_elsewhere' is not in dataset" in r.stderr

@@ -21,7 +21,7 @@ from tqdm import tqdm
 import deepinfrared_d2  # noqa: F401
 from deepinfrared_d2.utils.visualize import render_record
 from sirst.image_io import DatasetFileError
-from sirst.results import ResultsFileError, group_records, load_results_file
+from sirst.results import ResultsFileError, check_image_ids, group_records, load_results_file
 
 
 def main(argv=None) -> int:
@@ -36,7 +36,11 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     try:
         records = DatasetCatalog.get(args.dataset)
-        dets = group_records(load_results_file(args.results)) if args.results else {}
+        dets = {}
+        if args.results:
+            results = load_results_file(args.results)
+            check_image_ids(results, {r["image_id"] for r in records}, args.dataset, args.results)
+            dets = group_records(results)
     except (KeyError, DatasetFileError, ResultsFileError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -52,10 +56,20 @@ def main(argv=None) -> int:
     if args.num:
         records = records[: args.num]
     os.makedirs(args.output_dir, exist_ok=True)
+    failed = []
     for r in tqdm(records, desc="pictures"):
-        pic = render_record(r, dets.get(r["image_id"]), args.top_k)
+        try:
+            pic = render_record(r, dets.get(r["image_id"]), args.top_k)
+        except DatasetFileError as e:  # e.g. a truncated PNG: named, skipped, exit code 2
+            failed.append(str(e))
+            tqdm.write(f"error: {e} (skipped)", file=sys.stderr)
+            continue
         cv2.imwrite(os.path.join(args.output_dir, f"{r['image_id']}.png"), pic)
-    print(f"wrote {len(records)} pictures to {args.output_dir}")
+    print(f"wrote {len(records) - len(failed)} pictures to {args.output_dir}")
+    if failed:
+        print(f"error: {len(failed)} image(s) skipped: {failed[0]}"
+              + (f" and {len(failed) - 1} more" if len(failed) > 1 else ""), file=sys.stderr)
+        return 2
     return 0
 
 

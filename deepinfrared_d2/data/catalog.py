@@ -30,11 +30,14 @@ def _metadata(**kw) -> Dict:
     return dict(thing_classes=[CLASS_NAME], evaluator_type="noco", **kw)
 
 
-def register_sirst_v2(root: Optional[str] = None, prefix: str = SIRST_V2_PREFIX) -> List[str]:
+def register_sirst_v2(root: Optional[str] = None, prefix: str = SIRST_V2_PREFIX,
+                      case_insensitive_names: bool = False) -> List[str]:
     """Register every SIRST-V2 split as ``<prefix>_<split>``; return the registered names.
 
     Lazy: only the split folder is listed. Already registered names are left alone, so
-    calling it again (or importing the package twice) is harmless.
+    calling it again (or importing the package twice) is harmless. With
+    ``case_insensitive_names`` an object named e.g. ``target`` counts as ``Target`` (by
+    default it is an error naming the XML file).
     """
     root = root or sirst_v2_root()
     names = []
@@ -43,7 +46,8 @@ def register_sirst_v2(root: Optional[str] = None, prefix: str = SIRST_V2_PREFIX)
         names.append(name)
         if name in DatasetCatalog.list():
             continue
-        DatasetCatalog.register(name, lambda r=root, s=split: load_sirst_v2(r, s))
+        DatasetCatalog.register(
+            name, lambda r=root, s=split: load_sirst_v2(r, s, case_insensitive_names))
         MetadataCatalog.get(name).set(**_metadata(root=root, split=split, image_root=os.path.join(
             root, IMAGE_DIR), box_source="voc_xml"))
     return names

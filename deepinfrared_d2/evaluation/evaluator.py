@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import OrderedDict
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 from detectron2.data import DatasetCatalog
@@ -17,14 +17,16 @@ from sirst.results import (
     ResultsFileError,
     check_record,
     detections_to_records,
+    group_record_indices,
     group_records,
+    unknown_image_id_error,
     write_json_atomic,
     write_results_file,
 )
 
 from .box_ap import coco_box_ap
 from .ground_truth import NoCoGroundTruth, load_noco_ground_truth
-from .nocoap import NOCO_THRESHOLDS, centroids_from_boxes, evaluate_nocoap
+from .nocoap import NOCO_THRESHOLDS, centroid_pixels, centroids_from_boxes, evaluate_nocoap
 from .pd_fa import PD_FA_SCORE_THRESHOLD, pd_fa
 
 logger = logging.getLogger(__name__)
@@ -59,13 +61,15 @@ class NoCoEvaluator(DatasetEvaluator):
 
     def __init__(self, dataset_name: str, score_threshold: float = PD_FA_SCORE_THRESHOLD,
                  output_dir: Optional[str] = None, distributed: bool = True, box_ap: bool = True,
-                 use_cache: bool = True):
+                 use_cache: bool = True, mask_box_check: Optional[str] = None):
         """
         Args:
             score_threshold: detections scoring at least this count for Pd/Fa (not for AP).
             output_dir: if given, ``metrics.json`` (the figures) and ``predictions.json`` (the
                 detections, a results file ``tools/eval_detections.py`` reads back) go there.
             box_ap: also compute COCO box AP when the predictions are boxes.
+            mask_box_check: "error" / "warn" for images whose mask and boxes disagree (None:
+                ``$DEEPIR_MASK_BOX_CHECK``, default "error"; see ``ground_truth``).
         """
         self.dataset_name = dataset_name
         self.score_threshold = score_threshold
@@ -73,22 +77,29 @@ class NoCoEvaluator(DatasetEvaluator):
         self.distributed = distributed
         self.box_ap = box_ap
         self.use_cache = use_cache
+        self.mask_box_check = mask_box_check
         self._gt: Optional[NoCoGroundTruth] = None
+        self._records: Optional[List[Dict]] = None
         self.reset()
 
     # -- data in -----------------------------------------------------------------------------
     def reset(self) -> None:
         self._predictions: Dict[str, Dict[str, Optional[np.ndarray]]] = {}
+        self._records_source = "results"
 
     def add(self, image_id: str, scores: np.ndarray, boxes: Optional[np.ndarray] = None,
-            points: Optional[np.ndarray] = None) -> None:
+            points: Optional[np.ndarray] = None, record_index: Optional[Sequence[int]] = None
+            ) -> None:
         """Add (or extend) one image's detections: scores (m,), boxes (m, 4) XYXY_ABS and/or
-        points (m, 2) in original-image pixels. With both, the point is the centroid."""
+        points (m, 2) in original-image pixels. With both, the point is the centroid.
+        ``record_index`` (m,): the results-file record of each detection, named by errors."""
         if boxes is None and points is None:
             raise ValueError("NoCoEvaluator.add needs boxes or points")
         scores = np.asarray(scores, dtype=np.float32).reshape(-1)
         boxes = None if boxes is None else np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
         points = None if points is None else np.asarray(points, dtype=np.float32).reshape(-1, 2)
+        index = np.full(len(scores), -1, np.int64) if record_index is None else \
+            np.asarray(record_index, dtype=np.int64).reshape(-1)
         cur = self._predictions.get(str(image_id))
         if cur is not None:
             if ((cur["boxes"] is None) != (boxes is None)
@@ -97,7 +108,9 @@ class NoCoEvaluator(DatasetEvaluator):
             scores = np.concatenate([cur["scores"], scores])
             boxes = None if boxes is None else np.concatenate([cur["boxes"], boxes])
             points = None if points is None else np.concatenate([cur["points"], points])
-        self._predictions[str(image_id)] = {"scores": scores, "boxes": boxes, "points": points}
+            index = np.concatenate([cur["records"], index])
+        self._predictions[str(image_id)] = {"scores": scores, "boxes": boxes, "points": points,
+                                            "records": index}
 
     def add_records(self, records: Sequence[Dict], source: str = "results") -> None:
         """Add results-file records (see ``sirst.results``); checks each record."""
@@ -107,8 +120,11 @@ class NoCoEvaluator(DatasetEvaluator):
         if len(kinds) > 1:
             raise ResultsFileError(f"{source}: records mix boxes and points; use one kind (a "
                                    "record may carry both a 'point' and a 'bbox')")
+        self._records_source = source
+        index = group_record_indices(records)  # the order of group_records
         for image_id, d in group_records(records).items():
-            self.add(image_id, d.scores, boxes=d.boxes, points=d.points)
+            self.add(image_id, d.scores, boxes=d.boxes, points=d.points,
+                     record_index=index[image_id])
 
     def process(self, inputs, outputs) -> None:
         for inp, out in zip(inputs, outputs):
@@ -119,9 +135,15 @@ class NoCoEvaluator(DatasetEvaluator):
     def ground_truth(self) -> NoCoGroundTruth:
         """The dataset's evaluation GT (built once, cached on disk)."""
         if self._gt is None:
-            records = DatasetCatalog.get(self.dataset_name)
-            self._gt = load_noco_ground_truth(records, self.dataset_name, use_cache=self.use_cache)
+            self._gt = load_noco_ground_truth(self._dataset_records(), self.dataset_name,
+                                              use_cache=self.use_cache,
+                                              mask_box_check=self.mask_box_check)
         return self._gt
+
+    def _dataset_records(self) -> List[Dict]:
+        if self._records is None:
+            self._records = DatasetCatalog.get(self.dataset_name)
+        return self._records
 
     def evaluate(self) -> "OrderedDict[str, Dict[str, float]]":
         preds = self._predictions
@@ -133,17 +155,17 @@ class NoCoEvaluator(DatasetEvaluator):
             preds = {}
             for part in gathered:
                 preds.update(part)
-        gt = self.ground_truth()
-        unknown = sorted(set(preds) - set(gt.index))
-        if unknown:
-            raise ResultsFileError(f"{len(unknown)} image id(s) not in dataset "
-                                   f"{self.dataset_name!r}, "
-                                   f"e.g. {unknown[:3]}")
+        # checked on the dataset records, before the ground truth is built
+        records = self._dataset_records()
+        ids = [str(r["image_id"]) for r in records]
+        self._check_image_ids(preds, set(ids))
         if not preds:
             logger.warning("NoCoEvaluator(%s): no prediction received", self.dataset_name)
         empty = {"scores": np.zeros(0, np.float32), "boxes": None, "points": None}
-        per_image = [preds.get(i, empty) for i in gt.image_ids]
+        per_image = [preds.get(i, empty) for i in ids]
         centroids = [self._centroids(p) for p in per_image]
+        self._check_inside(centroids, per_image, ids, [(r["height"], r["width"]) for r in records])
+        gt = self.ground_truth()
         metrics = OrderedDict()
         metrics["noco"] = evaluate_nocoap(centroids, gt, NOCO_THRESHOLDS)
         metrics["irstd"] = pd_fa(centroids, gt, self.score_threshold)
@@ -155,6 +177,42 @@ class NoCoEvaluator(DatasetEvaluator):
         if self.output_dir:
             self._save(metrics, gt, per_image)
         return metrics
+
+    def _where(self, image_id: str, p, k: int) -> str:
+        """Name detection ``k`` of an image: its results-file record when known."""
+        rec = int(p["records"][k]) if p.get("records") is not None else -1
+        if rec >= 0:
+            return f"{self._records_source}: record {rec}"
+        return f"image {image_id!r}, detection {k}"
+
+    def _check_image_ids(self, preds, known) -> None:
+        unknown = [i for i in preds if i not in known]
+        if not unknown:
+            return
+
+        def first_record(image_id: str) -> float:
+            rec = preds[image_id]["records"]
+            rec = rec[rec >= 0]
+            return float(rec.min()) if len(rec) else float("inf")
+
+        image_id = min(unknown, key=first_record)
+        rec = first_record(image_id)
+        where = f"{self._records_source}: record {int(rec)}" if rec < float("inf") else \
+            f"image {image_id!r}"
+        raise unknown_image_id_error(where, image_id, self.dataset_name, unknown)
+
+    def _check_inside(self, centroids, per_image, ids: List[str], shapes) -> None:
+        """Every centroid must be a finite point inside its (height, width) image."""
+        for i, (c, p) in enumerate(zip(centroids, per_image)):
+            h, w = (int(v) for v in shapes[i])
+            bad = np.flatnonzero(centroid_pixels(c, h, w)[2])
+            if len(bad):
+                k = int(bad[0])
+                raise ResultsFileError(
+                    f"{self._where(ids[i], p, k)}: detection centre "
+                    f"({float(c[k, 0])}, {float(c[k, 1])}) with score {float(c[k, 2])} is not a "
+                    f"finite point inside the {w}x{h} image {ids[i]!r}; detections must "
+                    "be in original-image pixels (float32)")
 
     @staticmethod
     def _centroids(p) -> np.ndarray:

@@ -5,7 +5,12 @@ and the dataset's boxes (annotation order, unclipped) at original resolution. Ma
 outside the target windows, so they are stored sparsely (flat pixel index -> value), which
 makes a whole split a few kilobytes. They are cached in memory and on disk
 (``$DEEPIR_CACHE_DIR``, default ``~/.cache/deepinfrared_d2``), keyed by a fingerprint of every
-image file (path, size, mtime) and every box: editing an image or an annotation invalidates it.
+image and mask file (path, size, mtime) and every box: editing a file invalidates it.
+
+When the records name masks (``sem_seg_file_name``), the build also cross-checks them with the
+boxes: an image whose mask has target pixels but no box, or boxes but an empty mask, is an
+error naming the image (``$DEEPIR_MASK_BOX_CHECK=warn`` turns it into a warning). Every image
+of SIRST-V2 passes.
 """
 from __future__ import annotations
 
@@ -19,12 +24,15 @@ import numpy as np
 from detectron2.structures import BoxMode
 from tqdm import tqdm
 
-from sirst.image_io import DatasetFileError, read_gray
+from sirst.image_io import DatasetFileError, read_gray, read_mask
 from sirst.noco_map import noco_map
 
 logger = logging.getLogger(__name__)
 
-CACHE_VERSION = "noco-gt-v1"  # bump when the map or box semantics change
+CACHE_VERSION = "noco-gt-v2"  # bump when the map or box semantics change
+MASK_BOX_CHECK_ENV = "DEEPIR_MASK_BOX_CHECK"  # "error" (default) or "warn"
+# mask_mismatch codes of NoCoGroundTruth (0: agree, or no mask)
+MASK_WITHOUT_BOX, BOX_WITHOUT_MASK = 1, 2
 _MEMORY_CACHE: Dict[str, "NoCoGroundTruth"] = {}
 
 
@@ -40,6 +48,8 @@ class NoCoGroundTruth:
         map_keys: int64 (K,) sorted keys ``pixel_offsets[i] + row * width + col`` of the
             non-zero NoCo pixels of all images.
         map_values: float64 (K,) the NoCo values at those keys, in [0, 1).
+        mask_mismatch: int8 (N,) 0, or ``MASK_WITHOUT_BOX`` / ``BOX_WITHOUT_MASK`` when the
+            image's mask and boxes disagree (see ``check_mask_boxes``).
     """
 
     image_ids: List[str]
@@ -48,8 +58,11 @@ class NoCoGroundTruth:
     boxes: np.ndarray
     map_keys: np.ndarray
     map_values: np.ndarray
+    mask_mismatch: Optional[np.ndarray] = None
 
     def __post_init__(self):
+        if self.mask_mismatch is None:
+            self.mask_mismatch = np.zeros(len(self.image_ids), np.int8)
         self.index = {image_id: i for i, image_id in enumerate(self.image_ids)}
         sizes = self.shapes[:, 0] * self.shapes[:, 1]
         self.pixel_offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
@@ -87,14 +100,14 @@ class NoCoGroundTruth:
         tmp = path + ".tmp.npz"
         np.savez(tmp, image_ids=np.array(self.image_ids), shapes=self.shapes,
                  box_offsets=self.box_offsets, boxes=self.boxes, map_keys=self.map_keys,
-                 map_values=self.map_values)
+                 map_values=self.map_values, mask_mismatch=self.mask_mismatch)
         os.replace(tmp, path)
 
     @classmethod
     def from_npz(cls, path: str) -> "NoCoGroundTruth":
         with np.load(path) as z:
             return cls([str(s) for s in z["image_ids"]], z["shapes"], z["box_offsets"], z["boxes"],
-                       z["map_keys"], z["map_values"])
+                       z["map_keys"], z["map_values"], z["mask_mismatch"])
 
 
 def record_boxes(record: Dict) -> np.ndarray:
@@ -105,12 +118,14 @@ def record_boxes(record: Dict) -> np.ndarray:
 
 
 def fingerprint(records: Sequence[Dict]) -> str:
-    """Hash of every image file's (path, size, mtime) and every box of the records."""
+    """Hash of every image and mask file's (path, size, mtime) and every box of the records."""
     h = hashlib.sha1(CACHE_VERSION.encode())
     for r in records:
-        st = os.stat(r["file_name"])
-        h.update(f"{r['image_id']}|{os.path.abspath(r['file_name'])}|{st.st_size}|{st.st_mtime_ns}|"
-                 .encode())
+        h.update(f"{r['image_id']}|".encode())
+        for path in (r["file_name"], r.get("sem_seg_file_name")):
+            if path and os.path.exists(path):
+                st = os.stat(path)
+                h.update(f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}|".encode())
         h.update(record_boxes(r).tobytes())
     return h.hexdigest()
 
@@ -131,8 +146,48 @@ def build_noco_ground_truth(records: Sequence[Dict], progress: bool = True) -> N
                                                        f"but its record says {w}x{h}")
             yield noco_map(gray, boxes)
 
-    return ground_truth_from_maps([r["image_id"] for r in records], maps(),
-                                  [record_boxes(r) for r in records])
+    gt = ground_truth_from_maps([r["image_id"] for r in records], maps(),
+                                [record_boxes(r) for r in records])
+    gt.mask_mismatch = mask_box_mismatch(records)
+    return gt
+
+
+def mask_box_mismatch(records: Sequence[Dict]) -> np.ndarray:
+    """int8 (N,): per record, ``MASK_WITHOUT_BOX`` if its mask has target pixels but it has no
+    box, ``BOX_WITHOUT_MASK`` if it has boxes but an empty mask, else 0 (also without a mask)."""
+    out = np.zeros(len(records), np.int8)
+    for k, r in enumerate(records):
+        if r.get("sem_seg_file_name"):
+            has_target = bool(read_mask(r["sem_seg_file_name"]).any())
+            has_box = bool(r.get("annotations"))
+            if has_target != has_box:
+                out[k] = MASK_WITHOUT_BOX if has_target else BOX_WITHOUT_MASK
+    return out
+
+
+def check_mask_boxes(gt: NoCoGroundTruth, records: Sequence[Dict], policy: Optional[str] = None
+                     ) -> None:
+    """Raise (``policy="error"``) or log a warning (``"warn"``) for images whose mask and boxes
+    disagree. ``policy=None`` reads ``$DEEPIR_MASK_BOX_CHECK`` (default "error")."""
+    policy = policy or os.environ.get(MASK_BOX_CHECK_ENV) or "error"
+    if policy not in ("error", "warn"):
+        raise ValueError(f"{MASK_BOX_CHECK_ENV}={policy!r}: use 'error' or 'warn'")
+    bad = np.flatnonzero(gt.mask_mismatch)
+    if not len(bad):
+        return
+    k = int(bad[0])
+    r = records[k]
+    what = ("has target pixels but the annotation has no box"
+            if gt.mask_mismatch[k] == MASK_WITHOUT_BOX else
+            f"is empty but the annotation has {len(r['annotations'])} box(es)")
+    others = f" ({len(bad) - 1} more image(s) disagree: {[gt.image_ids[i] for i in bad[1:6]]})" \
+        if len(bad) > 1 else ""
+    if policy == "warn":
+        logger.warning("image %s: its mask %s %s%s", r["file_name"], r["sem_seg_file_name"], what,
+                       others)
+        return
+    raise DatasetFileError(r["file_name"], f"its mask {r['sem_seg_file_name']} {what}{others}; "
+                           f"fix the annotation or set {MASK_BOX_CHECK_ENV}=warn")
 
 
 def ground_truth_from_maps(image_ids: Sequence[str],
@@ -171,8 +226,20 @@ def cache_dir() -> str:
 
 
 def load_noco_ground_truth(records: Sequence[Dict], name: str = "dataset",
-                           use_cache: bool = True, progress: bool = True) -> NoCoGroundTruth:
-    """GT of ``records``, from the memory or disk cache when the files are unchanged."""
+                           use_cache: bool = True, progress: bool = True,
+                           mask_box_check: Optional[str] = None) -> NoCoGroundTruth:
+    """GT of ``records``, from the memory or disk cache when the files are unchanged.
+
+    ``mask_box_check``: "error" or "warn" for images whose mask and boxes disagree (None:
+    ``$DEEPIR_MASK_BOX_CHECK``, default "error"); see ``check_mask_boxes``.
+    """
+    gt = _load_noco_ground_truth(records, name, use_cache, progress)
+    check_mask_boxes(gt, records, mask_box_check)
+    return gt
+
+
+def _load_noco_ground_truth(records: Sequence[Dict], name: str, use_cache: bool,
+                            progress: bool) -> NoCoGroundTruth:
     if not use_cache:
         return build_noco_ground_truth(records, progress)
     key = fingerprint(records)

@@ -38,6 +38,28 @@ def centroids_from_boxes(boxes: np.ndarray, scores: np.ndarray) -> np.ndarray:
     return np.concatenate([(b[:, 0:1] + b[:, 2:3]) / 2, (b[:, 1:2] + b[:, 3:4]) / 2, s], axis=1)
 
 
+def centroid_pixels(centroids: np.ndarray, heights, widths
+                    ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pixel (row, col) each centroid is read at, and where it is invalid.
+
+    Args:
+        centroids: float32 (m, 3) rows (cx, cy, score) in original-image pixels.
+        heights, widths: image size in pixels, scalars or (m,) int arrays.
+    Returns:
+        rows, cols: int64 (m,), rounded half-to-even, clamped only where equal to the size;
+        bad: bool (m,), True where a value is not finite or the pixel lies outside the image.
+    """
+    c = np.asarray(centroids, dtype=np.float32).reshape(-1, 3)
+    finite = np.isfinite(c).all(1)
+    with np.errstate(invalid="ignore"):
+        rows = np.where(finite, np.round(c[:, 1]), -1).astype(np.int64)
+        cols = np.where(finite, np.round(c[:, 0]), -1).astype(np.int64)
+    rows[rows == heights] -= 1
+    cols[cols == widths] -= 1
+    bad = (rows < 0) | (rows >= heights) | (cols < 0) | (cols >= widths) | ~finite
+    return rows, cols, bad
+
+
 def area_average_precision(recall: np.ndarray, precision: np.ndarray) -> np.float32:
     """mmdet's ``average_precision(mode='area')`` for one class, in float32."""
     zero = np.zeros(1, dtype=recall.dtype)
@@ -76,11 +98,7 @@ def match_centroids(centroids: Sequence[np.ndarray], gt: NoCoGroundTruth,
     visit = np.concatenate([s + np.argsort(-d[:, 2]) for s, d in zip(starts, dets) if len(d)])
 
     heights, widths = gt.shapes[img, 0], gt.shapes[img, 1]
-    rows = np.round(cy).astype(np.int64)
-    cols = np.round(cx).astype(np.int64)
-    rows[rows == heights] -= 1
-    cols[cols == widths] -= 1
-    bad = (rows < 0) | (rows >= heights) | (cols < 0) | (cols >= widths) | ~np.isfinite(allc).all(1)
+    rows, cols, bad = centroid_pixels(allc, heights, widths)
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
         raise ValueError(
