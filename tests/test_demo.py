@@ -97,6 +97,14 @@ def test_demo_threshold_and_bad_input(tmp_path, sirst_root, checkpoint):
                  "MODEL.WEIGHTS", checkpoint)
     assert r.returncode == 2 and "nothing*.png" in r.stderr
 
+    # a checkpoint that leaves weights at their random init is refused, naming a few
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)["model"]
+    torch.save({"model": {k: v for k, v in state.items() if not k.startswith("head.refine")}},
+               tmp_path / "partial.pth")
+    r = run_demo("--input", image, "--output", str(tmp_path / "q"),
+                 "MODEL.WEIGHTS", str(tmp_path / "partial.pth"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "partial.pth leaves 44 of 202 model weights unloaded (e.g. head.refine" in r.stderr
 
 def test_demo_runs_the_exported_onnx_model(tmp_path, sirst_root, checkpoint):
     images = [os.path.join(sirst_root, "mixed", f"{i}.png") for i in IDS]

@@ -27,26 +27,31 @@ import sys
 
 import torch
 
+from deepinfrared_d2.engine.checkpoint import CheckpointError, load_checkpoint_file
 from oscar.convert import convert_mmdet_oscar, convert_torchvision_resnet, detect_source
+from sirst.cli import ArgumentParser, fail, output_file
 
 
 def load_state_dict(path: str):
     """State dict of a checkpoint file (raw, or under "state_dict" / "model")."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        ckpt = load_checkpoint_file(path)
+    except CheckpointError as e:
+        fail(str(e))
     for key in ("state_dict", "model"):
         if isinstance(ckpt, dict) and key in ckpt and isinstance(ckpt[key], dict):
             ckpt = ckpt[key]
             break
     if not isinstance(ckpt, dict) or not all(torch.is_tensor(v) for v in ckpt.values()):
-        raise SystemExit(f"error: {path} does not hold a state dict of tensors")
+        fail(f"{path} does not hold a state dict of tensors")
     return ckpt
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
+    parser = ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("input", help="checkpoint on disk (.pth)")
-    parser.add_argument("output", help="converted checkpoint (.pkl or .pth)")
+    parser.add_argument("output", type=output_file, help="converted checkpoint (.pkl or .pth)")
     parser.add_argument("--source", choices=("auto", "torchvision", "mmdet"), default="auto")
     parser.add_argument("--no-deep-stem", dest="deep_stem", action="store_false",
                         help="the target model uses the 7x7 stem (DEEP_STEM False)")
@@ -59,7 +64,7 @@ def main(argv=None) -> int:
     else:
         converted, skipped = convert_mmdet_oscar(state)
     if not converted:
-        raise SystemExit(f"error: no key of {args.input} maps to an OSCAR key ({source} source)")
+        fail(f"no key of {args.input} maps to an OSCAR key ({source} source)")
 
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     if args.output.endswith(".pkl"):

@@ -30,11 +30,10 @@ from typing import Callable, List
 import cv2
 import numpy as np
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 from tqdm import tqdm
 
 from deepinfrared_d2.data.mapper import NoCoDatasetMapper
-from deepinfrared_d2.engine import SIRSTTrainer, setup_cfg
+from deepinfrared_d2.engine import CheckpointError, SIRSTCheckpointer, SIRSTTrainer, setup_cfg
 from deepinfrared_d2.engine.trainer import with_test_precision
 from deepinfrared_d2.evaluation.evaluator import instances_to_detections
 from deepinfrared_d2.utils.visualize import draw_sirst_picture
@@ -69,7 +68,7 @@ def build_predictor(cfg) -> torch.nn.Module:
         raise FileNotFoundError("the demo needs MODEL.WEIGHTS pointing at a trained checkpoint; "
                                 f"got {weights!r}" + (" (no such file)" if weights else ""))
     model = SIRSTTrainer.build_model(cfg)
-    DetectionCheckpointer(model).load(weights)
+    SIRSTCheckpointer(model, require_all=True).load(weights)
     model.eval()
     return with_test_precision(cfg, model)
 
@@ -126,7 +125,7 @@ def main(argv=None) -> int:
             predict = onnx_predictor(args.onnx)
         else:
             predict = torch_predictor(setup_cfg(args, output=False))
-    except (FileNotFoundError, ValueError) as e:
+    except (FileNotFoundError, CheckpointError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

@@ -11,7 +11,9 @@ The config file names its model (``MODEL.META_ARCHITECTURE``) and the packages r
 
 Trailing ``KEY VALUE`` pairs override the config. On a machine without CUDA,
 ``MODEL.DEVICE`` falls back to "cpu" (logged) and ``--num-gpus N`` starts N CPU processes.
-Exit codes: 0 done, 2 a missing file, 3 the loss diverged (the log names the last checkpoint).
+Exit codes: 0 done, 2 a bad config, a missing file or a checkpoint that does not fit the model
+(``--eval-only`` refuses one that leaves any weight unloaded), 3 the loss diverged (the log
+names the last checkpoint).
 """
 import sys
 

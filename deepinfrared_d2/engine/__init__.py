@@ -1,4 +1,6 @@
-"""Training engine: CPU/GPU launcher, optimizer and LR-schedule builders, the trainer."""
+"""Training engine: CPU/GPU launcher, optimizer and LR-schedule builders, the trainer and
+the checkpointer every tool loads weights with."""
+from .checkpoint import CheckpointError, SIRSTCheckpointer, load_checkpoint_file
 from .defaults import setup_cfg
 from .launch import launch
 from .optimizer import build_optimizer
@@ -6,6 +8,9 @@ from .schedule import EpochPolyWarmupScheduler, build_lr_scheduler
 from .trainer import SIRSTTrainer, TrainingDiverged
 
 __all__ = [
+    "CheckpointError",
+    "SIRSTCheckpointer",
+    "load_checkpoint_file",
     "launch",
     "setup_cfg",
     "EpochPolyWarmupScheduler",

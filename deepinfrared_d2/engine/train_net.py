@@ -7,10 +7,11 @@ import os
 import sys
 from typing import Dict
 
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.evaluation import verify_results
 from detectron2.utils import comm
 
+from ..config import get_cfg
+from .checkpoint import CheckpointError, SIRSTCheckpointer
 from .defaults import setup_cfg
 from .launch import launch
 from .trainer import SIRSTTrainer, TrainingDiverged
@@ -31,7 +32,8 @@ def main(args: argparse.Namespace) -> Dict:
                                     f"file; got {weights!r}" + (" (no such file)" if weights
                                                                  else ""))
         model = SIRSTTrainer.build_model(cfg)
-        DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(
+        # refuses (exit 2) a checkpoint that leaves any model weight at its random init
+        SIRSTCheckpointer(model, save_dir=cfg.OUTPUT_DIR, require_all=True).resume_or_load(
             cfg.MODEL.WEIGHTS, resume=args.resume)
         metrics = SIRSTTrainer.test(cfg, model)
         if comm.is_main_process():
@@ -42,16 +44,43 @@ def main(args: argparse.Namespace) -> Dict:
     return trainer.train()
 
 
+def check_config(args: argparse.Namespace) -> None:
+    """The config file and the overrides, checked before any work (raises ``ValueError``)."""
+    if not os.path.isfile(args.config_file):
+        raise ValueError(f"--config-file {args.config_file}: no such file")
+    try:
+        get_cfg(args.config_file, args.opts)
+    except (KeyError, ValueError, AssertionError, TypeError, ImportError) as e:  # yacs' own
+        raise ValueError(f"config {args.config_file} {' '.join(args.opts)}: "
+                         f"{e.args[0] if e.args else e}") from None
+
+
+def check_eval_weights(args: argparse.Namespace) -> None:
+    """``--eval-only`` in several processes: refuse a bad checkpoint before starting them
+    (inside them the error would surface as a child process's traceback)."""
+    if not args.eval_only or args.resume or args.num_gpus * args.num_machines <= 1:
+        return
+    cfg = get_cfg(args.config_file, args.opts)
+    cfg.MODEL.DEVICE = "cpu"
+    SIRSTCheckpointer(SIRSTTrainer.build_model(cfg), require_all=True).load(cfg.MODEL.WEIGHTS)
+
+
 def run(args: argparse.Namespace) -> int:
     """``main`` in ``args.num_gpus`` processes (gloo on CPUs); the exit code: 0, 2 for a
-    missing file, 3 for a diverged run."""
+    bad config, a missing file or a checkpoint that does not fit, 3 for a diverged run."""
+    try:  # user errors, before any process starts
+        check_config(args)
+        check_eval_weights(args)
+    except (ValueError, CheckpointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     try:
         launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
                dist_url=args.dist_url, args=(args,))
     except TrainingDiverged as e:
         print(f"error: {e}", file=sys.stderr)
         return 3
-    except FileNotFoundError as e:
+    except (FileNotFoundError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

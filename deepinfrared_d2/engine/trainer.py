@@ -20,7 +20,6 @@ import time
 import weakref
 
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import CfgNode
 from detectron2.data import (
     MetadataCatalog,
@@ -33,6 +32,7 @@ from detectron2.evaluation import COCOEvaluator, DatasetEvaluator
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
+from .checkpoint import SIRSTCheckpointer
 from .optimizer import build_optimizer
 from .precision import amp_dtype
 from .schedule import build_lr_scheduler
@@ -125,8 +125,7 @@ class SIRSTTrainer(DefaultTrainer):
             trainer_cls = AMPTrainer if on_gpu else CPUAutocastTrainer
         self._trainer = trainer_cls(model, data_loader, optimizer)
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
-        self.checkpointer = DetectionCheckpointer(model, cfg.OUTPUT_DIR,
-                                                  trainer=weakref.proxy(self))
+        self.checkpointer = SIRSTCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
         self.start_iter = 0
         self.max_iter = cfg.SOLVER.MAX_ITER
         self.cfg = cfg
