@@ -34,7 +34,9 @@ def summary_line(summary: Dict[str, Any], metrics: Optional[Dict[str, Any]]) -> 
     parts = [f"method={summary['method']}", f"images={summary['n_images']}",
              f"s/image(median)={summary['seconds_per_image_median']:.3f}",
              f"s/image(mean)={summary['seconds_per_image_mean']:.3f}",
-             f"peak={summary['peak_mib_max']:.0f}MiB"]
+             f"peak={summary['peak_mib_max']:.0f}MiB",
+             f"reused={summary['resumed_images']}",
+             f"recomputed={summary.get('recomputed_images', 0)}"]
     if metrics:
         parts = [f"mNoCoAP={metrics['noco']['mNoCoAP']:.4f}",
                  f"Pd={metrics['irstd']['Pd']:.4f}",

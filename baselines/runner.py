@@ -4,12 +4,14 @@ results JSON of ``tools/eval_detections.py`` and ``run.json`` with params and ti
 Layout of ``<output>``::
 
     run.json                 method, params, protocol, dataset, timings, peak memory
-    partial/<image_id>.json  points (and boxes) of every protocol, seconds, peak MiB
+    partial/<image_id>.json  points (and boxes) of every protocol, seconds, peak MiB, and the
+                             image's SHA-1 + the parameters they were computed with
     results.json             [{"image_id", "point": [x, y], "score", "bbox": [x, y, w, h]}]
     maps/<image_id>.npz      (--save-maps) map / max as float16 + "scale" (the max)
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing as mp
 import os
@@ -27,7 +29,12 @@ from sirst.results import detections_to_records, write_json_atomic, write_result
 from .protocol import PROTOCOLS, detect_points, points_to_boxes
 from .registry import get_method
 
-__all__ = ["run_method", "collect_records", "evaluate", "process_image", "load_partials"]
+__all__ = ["run_method", "collect_records", "evaluate", "process_image", "load_partials",
+           "OutputInUse"]
+
+
+class OutputInUse(ValueError):
+    """``--output`` holds a run made with other settings (a user error)."""
 
 
 def _jsonable(v: Any) -> Any:
@@ -38,11 +45,24 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
+def image_fingerprint(path: str) -> str:
+    """SHA-1 of an image file's bytes (a 1 MB PNG hashes in about 1 ms)."""
+    with open(path, "rb") as f:
+        return hashlib.sha1(f.read()).hexdigest()
+
+
+def _json_params(params: Dict[str, Any]) -> Dict[str, Any]:
+    """Parameters as they read back from JSON (tuples become lists)."""
+    return json.loads(json.dumps({a: _jsonable(b) for a, b in params.items()}))
+
+
 def process_image(method_name: str, params: Dict[str, Any], image_id: str, path: str, k: int,
                   partial_dir: str, maps_dir: Optional[str] = None) -> Dict[str, Any]:
     """Compute one image's map, its points/boxes under every protocol, and write
-    ``partial/<image_id>.json`` (atomically). Returns the partial record."""
+    ``partial/<image_id>.json`` (atomically) with the image's fingerprint and the parameters,
+    which decide whether a resumed run may reuse it. Returns the partial record."""
     method = get_method(method_name)
+    fingerprint = image_fingerprint(path) if os.path.isfile(path) else None
     image = read_gray(path)
     tracemalloc.start()
     t0 = time.perf_counter()
@@ -51,7 +71,8 @@ def process_image(method_name: str, params: Dict[str, Any], image_id: str, path:
     peak = tracemalloc.get_traced_memory()[1] / 2 ** 20
     tracemalloc.stop()
     rec: Dict[str, Any] = {"image_id": image_id, "seconds": seconds, "peak_mib": peak,
-                           "shape": list(image.shape), "points": {}, "boxes": {}}
+                           "shape": list(image.shape), "points": {}, "boxes": {},
+                           "input_sha1": fingerprint, "params": _json_params(params), "k": k}
     for proto in PROTOCOLS:
         pts = detect_points(target, image, protocol=proto, k=k)
         rec["points"][proto] = pts.tolist()
@@ -67,6 +88,21 @@ def process_image(method_name: str, params: Dict[str, Any], image_id: str, path:
 
 def _worker(args: Tuple) -> Dict[str, Any]:
     return process_image(*args)
+
+
+def stale_partials(done: Dict[str, Dict[str, Any]], images: Sequence[Tuple[str, str]],
+                   params: Dict[str, Any], k: int) -> List[str]:
+    """Ids of finished images that must be recomputed: the image file changed since (its
+    SHA-1 differs), or the partial was made with other parameters or another K."""
+    paths = dict(images)
+    want = _json_params(params)
+    stale = []
+    for image_id, rec in done.items():
+        same = (rec.get("params") == want and rec.get("k") == k and os.path.isfile(paths[image_id])
+                and rec.get("input_sha1") == image_fingerprint(paths[image_id]))
+        if not same:
+            stale.append(image_id)
+    return stale
 
 
 def load_partials(partial_dir: str, ids: Sequence[str]) -> Dict[str, Dict[str, Any]]:
@@ -131,11 +167,18 @@ def run_method(method_name: str, dataset: str, output: str,
             old["params"] = {**defaults, **old["params"]}
         mismatch = [key for key in config if old.get(key) != config[key]]
         if mismatch:
-            raise ValueError(f"{output} holds a run with different {mismatch} "
+            raise OutputInUse(f"{output} holds a run with different {mismatch} "
                              f"({ {m: old.get(m) for m in mismatch} }); use a new --output")
     write_json_atomic(run_file, {**config, "protocol": protocol, "status": "running"})
     done = load_partials(partial_dir, ids)
+    stale = stale_partials(done, images, full_params, k)
+    for i in stale:
+        del done[i]
     todo = [(i, p) for i, p in images if i not in done]
+    if progress and (done or stale):
+        print(f"{method.name}: resuming {output}: {len(done)} image(s) reused, {len(stale)} "
+              f"recomputed (image or parameters changed), {len(todo) - len(stale)} new",
+              flush=True)
     t_start = time.time()
     tasks = [(method.name, full_params, i, p, k, partial_dir, maps_dir) for i, p in todo]
     bar = None
@@ -173,7 +216,7 @@ def run_method(method_name: str, dataset: str, output: str,
                "seconds_per_image_mean": statistics.fmean(secs),
                "seconds_per_image_max": max(secs), "seconds_total_method": sum(secs),
                "wall_seconds_this_session": time.time() - t_start,
-               "resumed_images": len(ids) - len(todo),
+               "resumed_images": len(ids) - len(todo), "recomputed_images": len(stale),
                "peak_mib_max": max(r["peak_mib"] for r in partials),
                "citation": method.citation}
     write_json_atomic(run_file, summary)
