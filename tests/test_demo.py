@@ -2,8 +2,10 @@
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import cv2
 import numpy as np
@@ -14,9 +16,12 @@ from helpers import ROOT, oscar_cfg
 
 from deepinfrared_d2.data.mapper import NoCoDatasetMapper
 from deepinfrared_d2.deploy.compare import matched_differences
-from deepinfrared_d2.engine import SIRSTTrainer
+from deepinfrared_d2.engine import SIRSTCheckpointer, SIRSTTrainer
 from deepinfrared_d2.engine.trainer import with_test_precision
 from deepinfrared_d2.evaluation import load_results_file
+
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+from demo import image_ids  # noqa: E402
 
 IDS = ("Misc_70", "Misc_96")
 CONFIG = os.path.join(ROOT, "projects/OSCAR/configs/oscar_R18_FPN_P2_cpu.yaml")
@@ -106,6 +111,7 @@ def test_demo_threshold_and_bad_input(tmp_path, sirst_root, checkpoint):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "partial.pth leaves 44 of 202 model weights unloaded (e.g. head.refine" in r.stderr
 
+
 def test_demo_runs_the_exported_onnx_model(tmp_path, sirst_root, checkpoint):
     images = [os.path.join(sirst_root, "mixed", f"{i}.png") for i in IDS]
     onnx_file = tmp_path / "oscar.onnx"
@@ -152,3 +158,78 @@ def test_demo_runs_the_exported_onnx_model(tmp_path, sirst_root, checkpoint):
     assert r.returncode == 2 and "missing.onnx" in r.stderr
     r = run_demo("--onnx", str(onnx_file), "--input", images[0], "--output", str(out))
     assert r.returncode == 2 and "either --config-file" in r.stderr
+
+@pytest.fixture(scope="module")
+def fresh_checkpoint(tmp_path_factory):
+    """A freshly initialised CPU-recipe OSCAR, saved with the checkpointer (no training)."""
+    out = tmp_path_factory.mktemp("demo-fresh")
+    torch.manual_seed(0)
+    SIRSTCheckpointer(SIRSTTrainer.build_model(oscar_cfg()), str(out)).save("fresh")
+    return str(out / "fresh.pth")
+
+
+def test_image_ids_are_unique_and_deterministic():
+    assert image_ids(["/d/Misc_1.png", "/e/Misc_2.png"]) == ["Misc_1", "Misc_2"]
+    assert image_ids(["/d/a/normal.png", "/d/b/normal.png", "/d/c/other.png"]) == [
+        "a/normal", "b/normal", "other"]
+    assert image_ids(["/x/a/n.png", "/x/b/n.png", "/y/a/n.png"]) == ["x/a/n", "x/b/n", "y/a/n"]
+    assert image_ids(["/d/n.png", "/d/n.jpg"]) == ["n.png", "n.jpg"]
+
+
+def test_shared_file_names_and_too_large_images(tmp_path, sirst_root, fresh_checkpoint):
+    for sub, i in zip("ab", IDS):
+        (tmp_path / sub).mkdir()
+        shutil.copy(os.path.join(sirst_root, "mixed", f"{i}.png"), tmp_path / sub / "normal.png")
+    cv2.imwrite(str(tmp_path / "big.png"), np.zeros((600, 600), np.uint8))
+    out = tmp_path / "out"
+    r = run_demo("--input", str(tmp_path / "a/normal.png"), str(tmp_path / "b/normal.png"),
+                 str(tmp_path / "big.png"), "--output", str(out), "--max-pixels", "200000",
+                 "MODEL.WEIGHTS", fresh_checkpoint, "MODEL.OSCAR.TEST_MAX_PER_IMAGE", "10")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "big.png: 600x600 = 360000 pixels is more than --max-pixels 200000" in r.stderr
+    records = json.loads((out / "results.json").read_text())
+    by_id = {}
+    for rec in records:
+        by_id.setdefault(rec["image_id"], []).append(rec)
+    assert sorted(by_id) == ["a/normal", "b/normal"] and all(len(v) == 10 for v in by_id.values())
+    assert by_id["a/normal"] != by_id["b/normal"]
+    for sub, i in zip("ab", IDS):  # one picture per input, each of its own image
+        pic = cv2.imread(str(out / sub / "normal.png"))
+        img = cv2.imread(os.path.join(sirst_root, "mixed", f"{i}.png"))
+        assert pic is not None and pic.shape[1] >= img.shape[1]
+
+
+def test_a_killed_demo_keeps_the_finished_images_records(tmp_path, sirst_root, fresh_checkpoint):
+    ids = [f[:-4] for f in sorted(os.listdir(os.path.join(sirst_root, "mixed")))][:8]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in ids:
+        os.symlink(os.path.join(sirst_root, "mixed", f"{i}.png"), folder / f"{i}.png")
+    out = tmp_path / "out"
+    args = [sys.executable, os.path.join(ROOT, "tools/demo.py"), "--config-file", CONFIG,
+            "--input", str(folder), "--output", str(out), "--no-pictures",
+            "MODEL.WEIGHTS", fresh_checkpoint, "MODEL.OSCAR.TEST_MAX_PER_IMAGE", "10"]
+    p = subprocess.Popen(args, cwd=ROOT, env=dict(os.environ, OMP_NUM_THREADS="1"),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+    lines = out / "detections.jsonl"
+    deadline = time.time() + 300
+    while p.poll() is None and time.time() < deadline and not (
+            lines.exists() and lines.read_text().count("\n") >= 1):
+        time.sleep(0.02)
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+    assert not (out / "results.json").exists()
+    kept = [json.loads(line) for line in lines.read_text().splitlines(keepends=True)
+            if line.endswith("\n")]
+    assert 1 <= len(kept) < len(ids)
+    assert [k["image_id"] for k in kept] == ids[:len(kept)]
+
+    r = run_demo("--input", str(folder), "--output", str(out), "--no-pictures",
+                 "MODEL.WEIGHTS", fresh_checkpoint, "MODEL.OSCAR.TEST_MAX_PER_IMAGE", "10")
+    assert r.returncode == 0, r.stderr
+    # (json, not load_results_file: an untrained OSCAR may give x2 < x1, which the loader refuses)
+    records = json.loads((out / "results.json").read_text())
+    assert {rec["image_id"] for rec in records} == set(ids)
+    for k in kept:  # what was on disk at the kill is what a full run computes
+        assert k["records"] == [rec for rec in records if rec["image_id"] == k["image_id"]]
