@@ -14,7 +14,10 @@ import os
 import sys
 from typing import Any, Dict, List, Optional
 
-from sirst.results import write_json_atomic
+from sirst.cli import EXIT_USAGE, ArgumentParser, count, output_dir, workers
+from sirst.dataset import load_dataset
+from sirst.image_io import DatasetFileError
+from sirst.results import ResultsFileError, write_json_atomic
 
 from .protocol import PROTOCOLS
 from .registry import get_method, list_methods, parse_param_items
@@ -44,21 +47,33 @@ def summary_line(summary: Dict[str, Any], metrics: Optional[Dict[str, Any]]) -> 
     return "  ".join(parts)
 
 
+def _user_error(exc: BaseException) -> int:
+    text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+    print(f"error: {text}", file=sys.stderr)
+    return EXIT_USAGE
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from .runner import evaluate, run_method
-    try:
+    from .runner import OutputInUse, evaluate, run_method
+    try:  # every check before any work: here all of these are the user's errors
         params = parse_param_items(args.param)
-    except ValueError as exc:
-        raise SystemExit(str(exc))
-    records, summary = run_method(args.method, args.dataset, args.output, params=params,
-                                  protocol=args.protocol, k=args.k, workers=args.workers,
-                                  save_maps=args.save_maps, progress=not args.no_progress,
-                                  limit=args.limit)
-    metrics = None
+        get_method(args.method).params(**params)  # types and values of the overrides
+        load_dataset(args.dataset)  # the split, every XML, image and mask header
+    except (ValueError, TypeError, KeyError) as exc:
+        return _user_error(exc)
+    try:
+        records, summary = run_method(args.method, args.dataset, args.output, params=params,
+                                      protocol=args.protocol, k=args.k, workers=args.workers,
+                                      save_maps=args.save_maps, progress=not args.no_progress,
+                                      limit=args.limit)
+        metrics = None
+        if not args.no_eval:
+            from deepinfrared_d2.evaluation import format_metrics_table
+            metrics = evaluate(args.dataset, records)
+            print(format_metrics_table(metrics))
+    except (OutputInUse, DatasetFileError, ResultsFileError) as exc:
+        return _user_error(exc)
     if not args.no_eval:
-        from deepinfrared_d2.evaluation import format_metrics_table
-        metrics = evaluate(args.dataset, records)
-        print(format_metrics_table(metrics))
         summary["evaluation"] = metrics
         write_json_atomic(os.path.join(args.output, "run.json"), summary, indent=2)
     print(summary_line(summary, metrics))
@@ -66,22 +81,23 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m baselines",
-                                description="Classical infrared small target detectors.")
+    p = ArgumentParser(prog="python -m baselines",
+                       description="Classical infrared small target detectors.")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="methods, defaults and citations").set_defaults(func=cmd_list)
     r = sub.add_parser("run", help="run a method on a dataset and evaluate it")
     r.add_argument("--method", required=True, choices=list_methods())
     r.add_argument("--dataset", default="sirst_v2_test_full")
-    r.add_argument("--output", required=True)
-    r.add_argument("--workers", type=int, default=1)
+    r.add_argument("--output", required=True, type=output_dir)
+    r.add_argument("--workers", type=workers, default=1,
+                   help="worker processes (default 1; 0 = all cores; capped at the core count)")
     r.add_argument("--save-maps", action="store_true", help="write float16 maps to maps/")
     r.add_argument("--protocol", default="p1", choices=PROTOCOLS,
                    help="map-to-point protocol of results.json (default p1)")
-    r.add_argument("--k", type=int, default=5, help="points per image (default 5)")
+    r.add_argument("--k", type=count, default=5, help="points per image (default 5)")
     r.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="override a method parameter (repeatable)")
-    r.add_argument("--limit", type=int, default=None,
+    r.add_argument("--limit", type=count, default=None,
                    help="only the first N images (quick checks; the evaluation then counts the "
                    "other images as having no detection)")
     r.add_argument("--no-eval", action="store_true", help="skip the evaluation step")

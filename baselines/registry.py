@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Sequence, Union
 
@@ -53,6 +54,38 @@ def prepare_image(image: Any) -> np.ndarray:
     return out
 
 
+def _convert(method: str, key: str, default: Any, value: Any) -> Any:
+    """``value`` as the type of ``default`` (see ``Method.params``)."""
+    where = f"{method}: parameter {key}={value!r}"
+    if isinstance(default, tuple):
+        if not isinstance(value, (tuple, list)) or not value:
+            raise ValueError(f"{where} must be a non-empty tuple like its default {default!r}")
+        return tuple(_convert(method, f"{key}[{i}]", default[0], v) for i, v in enumerate(value))
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise ValueError(f"{where} must be text like its default {default!r}")
+        return value
+    if default is None and value is None:
+        return None
+    number = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+    if isinstance(default, bool) or not (default is None or isinstance(default, (int, float))):
+        return value  # no rule for other kinds of default
+    if not number or not np.isfinite(value):
+        kind = "an integer" if isinstance(default, int) else "a finite number"
+        raise ValueError(f"{where} must be {kind} like its default {default!r}")
+    if isinstance(default, int):
+        if value != int(value):
+            raise ValueError(f"{where} must be an integer like its default {default!r}")
+        value = int(value)
+        if default >= 1 and value < 1:
+            raise ValueError(f"{where} must be at least 1 (its default is {default!r})")
+        return value
+    value = float(value)
+    if (default is None or default > 0) and value <= 0:
+        raise ValueError(f"{where} must be positive (its default is {default!r})")
+    return value
+
+
 @dataclass
 class Method:
     """A registered method: ``method(image, **overrides) -> target map (H, W) float64``.
@@ -74,13 +107,20 @@ class Method:
         return dict(self._defaults)
 
     def params(self, **overrides: Any) -> Dict[str, Any]:
-        """Defaults updated with ``overrides``; unknown names raise ``TypeError``."""
+        """Defaults updated with ``overrides``; unknown names raise ``TypeError``.
+
+        Each override is converted to the type of its default (an int default takes ints, a
+        float default numbers, a tuple default a non-empty tuple of its elements' type, a
+        ``None`` default a number or None) and a parameter whose default is positive must stay
+        positive (sizes, iteration counts, tolerances); anything else raises ``ValueError``
+        naming the method, the parameter and the value.
+        """
         unknown = sorted(set(overrides) - set(self._defaults))
         if unknown:
             raise TypeError(f"{self.name}: unknown parameter(s) {unknown}; "
                             f"valid: {sorted(self._defaults)}")
         p = dict(self._defaults)
-        p.update(overrides)
+        p.update({k: _convert(self.name, k, self._defaults[k], v) for k, v in overrides.items()})
         return p
 
     def __call__(self, image: Any, **overrides: Any) -> np.ndarray:

@@ -184,8 +184,12 @@ def load_dataset(name: str) -> List[Dict]:
     prefix = SIRST_V2_PREFIX + "_"
     if name.startswith(prefix):
         return load_sirst_v2(sirst_v2_root(), name[len(prefix):])
-    from detectron2.data import DatasetCatalog
+    from detectron2.data import DatasetCatalog, MetadataCatalog
 
     import deepinfrared_d2  # noqa: F401  (registers datasets)
 
+    if name not in DatasetCatalog.list():
+        sirst = sorted(n for n in DatasetCatalog.list()
+                       if MetadataCatalog.get(n).get("evaluator_type") == "noco")
+        raise KeyError(f"unknown dataset {name!r}; registered SIRST datasets: {sirst}")
     return DatasetCatalog.get(name)

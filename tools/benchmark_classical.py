@@ -18,7 +18,6 @@ parameter (e.g. the opt-in ``ipi.e_tol``); the table then names every override u
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -32,6 +31,8 @@ import numpy as np  # noqa: E402
 from baselines import CORE_METHODS, PROTOCOLS, PUBLISHED_MNOCOAP  # noqa: E402
 from baselines.registry import get_method, parse_param_items  # noqa: E402
 from baselines.runner import collect_records, evaluate, load_partials, run_method  # noqa: E402
+from sirst.cli import EXIT_USAGE, ArgumentParser, count, count_or_zero, output_dir  # noqa: E402
+from sirst.cli import workers as workers_arg  # noqa: E402
 from sirst.dataset import load_dataset  # noqa: E402
 
 
@@ -139,17 +140,18 @@ def subset_table(dataset: str, ids: List[str], partials: Dict[str, Dict[str, Dic
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default="sirst_v2_test_full")
     ap.add_argument("--methods", default=",".join(CORE_METHODS),
                     help="comma-separated method names (default: the 11 core methods)")
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--output", default="out/benchmark_classical")
+    ap.add_argument("--workers", type=workers_arg, default=2,
+                    help="worker processes (default 2; 0 = all cores; capped at the core count)")
+    ap.add_argument("--output", default="out/benchmark_classical", type=output_dir)
     ap.add_argument("--protocol", default="p1", choices=PROTOCOLS)
-    ap.add_argument("--k", type=int, default=5)
+    ap.add_argument("--k", type=count, default=5)
     ap.add_argument("--param", action="append", default=[], metavar="METHOD.NAME=VALUE",
                     help="override one method's parameter, e.g. ipi.e_tol=1e-3 (repeatable)")
-    ap.add_argument("--tie-orders", type=int, default=20, metavar="N",
+    ap.add_argument("--tie-orders", type=count_or_zero, default=20, metavar="N",
                     help="also evaluate each method under N random orders of its tied scores "
                     "and print the min-max (0: off)")
     ap.add_argument("--no-progress", action="store_true")
@@ -168,15 +170,15 @@ def main() -> int:
                 raise ValueError(f"--param {key}=...: expected METHOD.NAME with METHOD one of "
                                  f"{methods}")
             overrides.setdefault(name, {})[param] = value
-        for name, ov in overrides.items():
-            get_method(name).params(**ov)  # unknown parameter names fail here, not mid-run
-    except (ValueError, TypeError) as exc:
-        raise SystemExit(str(exc))
+        for name in methods:  # names, types and values fail here, not mid-run
+            get_method(name).params(**overrides.get(name, {}))
+        ids = [str(r["image_id"]) for r in load_dataset(args.dataset)]  # before any map
+    except (ValueError, TypeError, KeyError) as exc:
+        print(f"error: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)
+        return EXIT_USAGE
     note = "".join(f"\n\nNot the published defaults: {name} "
                    + ", ".join(f"{a}={b!r}" for a, b in ov.items())
                    for name, ov in overrides.items())
-    os.makedirs(args.output, exist_ok=True)
-    ids = [str(r["image_id"]) for r in load_dataset(args.dataset)]
     rows = []
     partials: Dict[str, Dict[str, Dict]] = {}  # method -> image_id -> partial result
     t0 = time.time()

@@ -8,7 +8,6 @@ cache), with and without COCO box AP. Example::
 """
 from __future__ import annotations
 
-import argparse
 import os
 import tempfile
 import time
@@ -19,6 +18,7 @@ from detectron2.data import DatasetCatalog
 import deepinfrared_d2  # noqa: F401
 from deepinfrared_d2.evaluation import evaluate_records
 from deepinfrared_d2.evaluation.ground_truth import _MEMORY_CACHE
+from sirst.cli import ArgumentParser, count
 
 
 def synthetic_records(dataset: str, per_image: int, seed: int = 0):
@@ -48,9 +48,9 @@ def timed(fn, repeat: int = 3) -> float:
     return float(np.median(times))
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default="sirst_v2_test_full")
-    ap.add_argument("--per-image", type=int, default=100)
+    ap.add_argument("--per-image", type=count, default=100)
     args = ap.parse_args()
     records = synthetic_records(args.dataset, args.per_image)
     n_img = len(DatasetCatalog.get(args.dataset))

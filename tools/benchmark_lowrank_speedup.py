@@ -11,7 +11,6 @@ times, the speed-up, the iteration counts and the max difference of the two targ
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -22,6 +21,7 @@ import numpy as np  # noqa: E402
 
 import baselines  # noqa: E402
 from baselines.methods.reference import ipi_reference, ript_reference  # noqa: E402
+from sirst.cli import ArgumentParser, fail  # noqa: E402
 from sirst.dataset import load_dataset  # noqa: E402
 from sirst.image_io import read_gray  # noqa: E402
 
@@ -30,7 +30,7 @@ DEFAULT_IMAGES = "Misc_70,Misc_96,Misc_214"  # SIRST-V2 mini_test: 338x251, 291x
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default="sirst_v2_mini_test",
                     help="dataset the image ids come from")
     ap.add_argument("--images", default=DEFAULT_IMAGES, help="comma-separated image ids")
@@ -40,7 +40,7 @@ def main() -> int:
     ids = [i.strip() for i in args.images.split(",") if i.strip()]
     missing = [i for i in ids if i not in paths]
     if missing:
-        raise SystemExit(f"images {missing} are not in {args.dataset}")
+        fail(f"images {missing} are not in {args.dataset}")
     print("| method | image | size | reference (s) | fast (s) | speed-up | max |diff| "
           "| map max | same arg-max |")
     print("|---|---|---|---|---|---|---|---|---|")

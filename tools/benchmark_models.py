@@ -53,6 +53,7 @@ from deepinfrared_d2.deploy.postprocess import cell_detections
 from deepinfrared_d2.engine import SIRSTTrainer, setup_cfg
 from deepinfrared_d2.engine.precision import describe_cpu
 from deepinfrared_d2.utils.flops import count_gflops
+from sirst.cli import ArgumentParser, count, count_or_zero, input_file
 
 
 class DenseOnly(nn.Module):
@@ -217,15 +218,16 @@ def breakdown(model: nn.Module, size: Tuple[int, int], runs: int) -> Dict[str, f
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
+    parser = ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config-file", required=True)
-    parser.add_argument("--input-size", nargs=2, type=int, metavar=("H", "W"),
+    parser.add_argument("--config-file", required=True, type=input_file)
+    parser.add_argument("--input-size", nargs=2, type=count, metavar=("H", "W"),
                         help="network input size (default: the test resize of --image-size)")
-    parser.add_argument("--image-size", nargs=2, type=int, metavar=("H", "W"),
+    parser.add_argument("--image-size", nargs=2, type=count, metavar=("H", "W"),
                         default=(512, 640), help="original image size for the test resize")
-    parser.add_argument("--runs", type=int, default=5, help="timed inference runs (median)")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    parser.add_argument("--runs", type=count, default=5, help="timed inference runs (median)")
+    parser.add_argument("--threads", type=count_or_zero, default=0,
+                        help="torch CPU threads (0: default)")
     parser.add_argument("--no-timing", action="store_true")
     parser.add_argument("--backends", nargs="+", default=["eager"],
                         choices=["eager", "channels_last", "compiled", "onnxruntime"],

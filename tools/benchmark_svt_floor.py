@@ -21,7 +21,6 @@ import os
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"  # before numpy is imported
 
-import argparse  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from typing import Callable, Tuple  # noqa: E402
@@ -32,6 +31,7 @@ import numpy as np  # noqa: E402
 from scipy.linalg import lapack  # noqa: E402
 
 from baselines.methods.patches import patch_grid  # noqa: E402
+from sirst.cli import ArgumentParser, count, fail  # noqa: E402
 
 PATCH, STEP = 50, 10
 
@@ -50,16 +50,16 @@ def parse_shape(text: str) -> Tuple[int, int]:
     try:
         h, w = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise SystemExit(f"--shapes: {text!r} is not HxW (e.g. 1024x1280)") from None
+        fail(f"--shapes: {text!r} is not HxW (e.g. 1024x1280)")
     if min(h, w) < PATCH:
-        raise SystemExit(f"--shapes: {text!r} is smaller than one {PATCH}x{PATCH} patch")
+        fail(f"--shapes: {text!r} is smaller than one {PATCH}x{PATCH} patch")
     return h, w
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shapes", default="1024x1280,512x640", help="comma-separated HxW")
-    ap.add_argument("--repeat", type=int, default=2, help="timings per step (best is kept)")
+    ap.add_argument("--repeat", type=count, default=2, help="timings per step (best is kept)")
     args = ap.parse_args()
     shapes = [parse_shape(s) for s in args.shapes.split(",") if s.strip()]
     print("| image | D (patches x p^2) | Gram f32 (s) | dsytrd (s) | eigh f64 (s) "

@@ -17,23 +17,22 @@ exit code 2.
 """
 from __future__ import annotations
 
-import argparse
 import sys
-
-from detectron2.data import DatasetCatalog
 
 import deepinfrared_d2  # noqa: F401  (registers sirst_v2_*)
 from deepinfrared_d2.evaluation import PD_FA_SCORE_THRESHOLD, evaluate_records, format_metrics_table
+from sirst.cli import ArgumentParser, finite_float, output_file
+from sirst.dataset import load_dataset
 from sirst.image_io import DatasetFileError
 from sirst.results import ResultsFileError, load_results_file, write_json_atomic
 
 
 def parse_args(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default="sirst_v2_test_full", help="registered dataset name")
     ap.add_argument("--results", required=True, help="results JSON (list of detection records)")
-    ap.add_argument("--output", help="write the metrics as JSON here")
-    ap.add_argument("--score-threshold", type=float, default=PD_FA_SCORE_THRESHOLD,
+    ap.add_argument("--output", type=output_file, help="write the metrics as JSON here")
+    ap.add_argument("--score-threshold", type=finite_float, default=PD_FA_SCORE_THRESHOLD,
                     help="detections scoring at least this count for Pd/Fa "
                     f"(default {PD_FA_SCORE_THRESHOLD})")
     ap.add_argument("--no-box-ap", action="store_true", help="skip COCO box AP")
@@ -42,17 +41,13 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.dataset not in DatasetCatalog.list():
-        print(f"error: unknown dataset {args.dataset!r}; registered SIRST datasets: "
-              f"{sorted(d for d in DatasetCatalog.list() if d.startswith('sirst'))}",
-              file=sys.stderr)
-        return 2
     try:
+        load_dataset(args.dataset)  # the dataset is checked before the results
         records = load_results_file(args.results)
         metrics = evaluate_records(args.dataset, records, score_threshold=args.score_threshold,
                                    box_ap=not args.no_box_ap, source=args.results)
-    except (ResultsFileError, DatasetFileError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (ResultsFileError, DatasetFileError, KeyError, ValueError) as e:
+        print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
         return 2
     print(f"{args.dataset}: {len(records)} detections from {args.results}")
     print(format_metrics_table(metrics))

@@ -16,31 +16,33 @@ Re-running resumes: finished images are not recomputed. Example::
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
 
 import cv2
-from detectron2.data import DatasetCatalog
 
 import baselines
 import deepinfrared_d2  # noqa: F401  (registers sirst_v2_*)
-from baselines.runner import run_method
+from baselines.runner import OutputInUse, run_method
 from deepinfrared_d2.evaluation import evaluate_records, format_metrics_table
 from deepinfrared_d2.utils.visualize import render_record
+from sirst.cli import EXIT_USAGE, ArgumentParser, count_or_zero, output_dir, workers
+from sirst.dataset import load_dataset
 from sirst.image_io import DatasetFileError
-from sirst.results import group_records, write_json_atomic
+from sirst.results import ResultsFileError, group_records, write_json_atomic
 
 
 def parse_args(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--method", default="tophat", choices=baselines.list_methods())
     ap.add_argument("--dataset", default="sirst_v2_test_full")
-    ap.add_argument("--output", default="output/main")
-    ap.add_argument("--workers", type=int, default=1)
-    ap.add_argument("--pictures", type=int, default=6,
-                    help="pictures to draw: two thirds with targets, the rest backgrounds")
+    ap.add_argument("--output", default="output/main", type=output_dir)
+    ap.add_argument("--workers", type=workers, default=1,
+                    help="worker processes (default 1; 0 = all cores; capped at the core count)")
+    ap.add_argument("--pictures", type=count_or_zero, default=6,
+                    help="pictures to draw: two thirds with targets, the rest backgrounds "
+                    "(0: none)")
     return ap.parse_args(argv)
 
 
@@ -57,15 +59,15 @@ def main(argv=None) -> int:
     t0 = time.time()
     run_dir = os.path.join(args.output, args.method)
     try:
-        records = DatasetCatalog.get(args.dataset)
+        records = load_dataset(args.dataset)
         print(f"[main] {args.method} on {args.dataset} ({len(records)} images, "
               f"{sum(not r['annotations'] for r in records)} without target)", flush=True)
         detections, summary = run_method(args.method, args.dataset, run_dir,
                                          workers=args.workers)
         metrics = evaluate_records(args.dataset, detections)
-    except (DatasetFileError, KeyError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except (DatasetFileError, ResultsFileError, OutputInUse, KeyError) as e:
+        print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
+        return EXIT_USAGE
     print(format_metrics_table(metrics))
     print(f"[main] {summary['seconds_per_image_median']:.3f} s/image (median), "
           f"{len(detections)} detections, protocol {summary['protocol']}")

@@ -10,39 +10,40 @@ reads). Each PNG shows the whole image and magnified crops around every target. 
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
 import cv2
-from detectron2.data import DatasetCatalog
 from tqdm import tqdm
 
 import deepinfrared_d2  # noqa: F401
 from deepinfrared_d2.utils.visualize import render_record
+from sirst.cli import ArgumentParser, count, count_or_zero, output_dir
+from sirst.dataset import load_dataset
 from sirst.image_io import DatasetFileError
 from sirst.results import ResultsFileError, check_image_ids, group_records, load_results_file
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default="sirst_v2_test_full")
-    ap.add_argument("--output-dir", required=True)
+    ap.add_argument("--output-dir", required=True, type=output_dir)
     ap.add_argument("--results", help="results JSON whose detections are drawn (red)")
     ap.add_argument("--ids", nargs="*", help="only these image ids")
-    ap.add_argument("--num", type=int, default=8, help="at most this many images (0 = all)")
+    ap.add_argument("--num", type=count_or_zero, default=8,
+                    help="at most this many images (0 = all)")
     ap.add_argument("--targets-only", action="store_true", help="skip images without targets")
-    ap.add_argument("--top-k", type=int, default=10, help="detections drawn per image")
+    ap.add_argument("--top-k", type=count, default=10, help="detections drawn per image")
     args = ap.parse_args(argv)
     try:
-        records = DatasetCatalog.get(args.dataset)
+        records = load_dataset(args.dataset)
         dets = {}
         if args.results:
             results = load_results_file(args.results)
             check_image_ids(results, {r["image_id"] for r in records}, args.dataset, args.results)
             dets = group_records(results)
     except (KeyError, DatasetFileError, ResultsFileError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
         return 2
     if args.ids:
         known = {r["image_id"] for r in records}
