@@ -45,7 +45,7 @@ def _one_error_line(capsys):
     (["--param", "size=2.5"], "tophat: parameter size=2.5 must be an integer"),
     (["--param", "nope=1"], "tophat: unknown parameter(s) ['nope']"),
     (["--dataset", "sirst_v2_nope"], "splits/nope.txt: unknown split 'nope'; available: ["),
-    (["--dataset", "nope"], "unknown dataset 'nope'; registered SIRST datasets: ['sirst_v2_"),
+    (["--dataset", "nope"], "unknown dataset 'nope'; registered SIRST datasets: ["),
 ])
 def test_baselines_run_refuses_bad_arguments(tmp_path, capsys, args, message):
     out = tmp_path / "out"
