@@ -3,8 +3,10 @@ for evaluation, and what training from a partial checkpoint starts from scratch.
 import logging
 import os
 import pickle
+import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from helpers import ROOT, oscar_cfg
@@ -89,7 +91,7 @@ def test_training_from_a_partial_checkpoint_says_what_starts_from_scratch(tmp_pa
 @pytest.mark.parametrize("suffix", [".pth", ".pkl"])
 def test_files_that_are_not_checkpoints_are_never_unpickled(tmp_path, suffix):
     marker = tmp_path / "pwned"
-    cases = {"random": os.urandom(4096), "empty": b"",
+    cases = {"random": np.random.default_rng(0).bytes(4096), "empty": b"",
              "evil": pickle.dumps({"model": {"a": _Evil(str(marker))}})}
     torch.save({"model": {"a": _Evil(str(marker))}}, tmp_path / "evil_torch.pth")
     for name, data in cases.items():
@@ -111,7 +113,7 @@ def test_files_that_are_not_checkpoints_are_never_unpickled(tmp_path, suffix):
 def test_eval_only_refuses_foreign_and_non_checkpoints_with_exit_code_2(tmp_path, capsys):
     foreign = {"model": {"resnet.conv1.weight": torch.zeros(8, 3, 7, 7)}}
     torch.save(foreign, tmp_path / "foreign.pth")
-    (tmp_path / "noise.pth").write_bytes(os.urandom(1000))
+    (tmp_path / "noise.pth").write_bytes(np.random.default_rng(1).bytes(1000))
     config = os.path.join(ROOT, "projects/OSCAR/configs/oscar_R18_FPN_P2_cpu.yaml")
     for name, message in (("foreign.pth", "leaves 202 of 202 model weights unloaded (e.g. "
                                           "backbone.bottom_up.layer1.0.bn1.bias"),
@@ -123,3 +125,18 @@ def test_eval_only_refuses_foreign_and_non_checkpoints_with_exit_code_2(tmp_path
         err = capsys.readouterr().err.strip()
         assert err.startswith("error:") and len(err.splitlines()) == 1
         assert name in err and message in err, err
+
+
+def test_export_refuses_a_partial_checkpoint(tmp_path, model):
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith("head.scales")}
+    torch.save({"model": state}, tmp_path / "partial.pth")
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "tools/export_model.py"),
+                        "--config-file", os.path.join(ROOT, "projects/OSCAR/configs/"
+                                                            "oscar_R18_FPN_P2_cpu.yaml"),
+                        "--output", str(tmp_path / "m.onnx"),
+                        "MODEL.WEIGHTS", str(tmp_path / "partial.pth")],
+                       capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "partial.pth leaves 2 of 202 model weights unloaded (e.g. head.scales.0.scale" \
+        in r.stderr
+    assert not (tmp_path / "m.onnx").exists()

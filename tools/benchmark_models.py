@@ -219,7 +219,7 @@ def breakdown(model: nn.Module, size: Tuple[int, int], runs: int) -> Dict[str, f
 
 def main(argv=None) -> int:
     parser = ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config-file", required=True, type=input_file)
     parser.add_argument("--input-size", nargs=2, type=count, metavar=("H", "W"),
                         help="network input size (default: the test resize of --image-size)")

@@ -44,6 +44,7 @@ from detectron2.utils.events import EventStorage
 import deepinfrared_d2  # noqa: F401  (registers the datasets)
 from deepinfrared_d2.engine import SIRSTTrainer, build_optimizer, setup_cfg
 from deepinfrared_d2.engine.precision import cpu_info, describe_cpu, native_bfloat16
+from sirst.cli import ArgumentParser, count, count_or_zero, input_file
 
 DEFAULT_VARIANTS = ("float32", "channels_last", "compiled", "bfloat16", "bfloat16+channels_last")
 KNOWN = {"float32", "channels_last", "compiled", "bfloat16"}
@@ -167,14 +168,15 @@ def loader_rows(cfg, batches: List, warmup: int, iters: int) -> List[Dict]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config-file", required=True)
+    ap = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config-file", required=True, type=input_file)
     ap.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS),
                     help=f"variants to time (default: {' '.join(DEFAULT_VARIANTS)})")
-    ap.add_argument("--iters", type=int, default=10, help="timed iterations per variant")
-    ap.add_argument("--warmup", type=int, default=3, help="untimed iterations per variant")
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--iters", type=count, default=10, help="timed iterations per variant")
+    ap.add_argument("--warmup", type=count_or_zero, default=3,
+                    help="untimed iterations per variant")
+    ap.add_argument("--threads", type=count_or_zero, default=0,
+                    help="torch threads (0: torch's default)")
     ap.add_argument("--no-loader", action="store_true", help="skip the data-loader rows")
     ap.add_argument("--force-bf16", action="store_true",
                     help="time bfloat16 variants even without native bfloat16")

@@ -18,7 +18,8 @@ the largest differences printed.
 come out in either order) and the mNoCoAP of each (equal to 1e-6).
 
 Exit codes: 0 written and checked, 1 the check failed (outputs differ beyond tolerance),
-2 bad input (missing weights, unreadable image).
+2 bad input (bad arguments, missing weights or a checkpoint that leaves model weights
+unloaded, unreadable image, unknown or malformed dataset).
 """
 from __future__ import annotations
 
@@ -30,7 +31,6 @@ from typing import Dict
 
 import numpy as np
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data import DatasetCatalog
 from tqdm import tqdm
 
@@ -39,9 +39,11 @@ from deepinfrared_d2.data.mapper import NoCoDatasetMapper
 from deepinfrared_d2.deploy.compare import matched_differences
 from deepinfrared_d2.deploy.onnx_export import ExportGraph, export_onnx
 from deepinfrared_d2.deploy.onnx_runtime import OnnxDetector
-from deepinfrared_d2.engine import SIRSTTrainer, setup_cfg
+from deepinfrared_d2.engine import CheckpointError, SIRSTCheckpointer, SIRSTTrainer, setup_cfg
 from deepinfrared_d2.evaluation import evaluate_records
 from deepinfrared_d2.evaluation.evaluator import instances_to_detections
+from sirst.cli import ArgumentParser, count, input_file, output_file
+from sirst.dataset import load_dataset
 from sirst.image_io import DatasetFileError, read_image_bgr
 from sirst.results import detections_to_records
 
@@ -85,11 +87,10 @@ def check_dataset(detector: OnnxDetector, model: torch.nn.Module, cfg, name: str
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config-file", required=True)
-    ap.add_argument("--output", required=True, help="the .onnx file to write")
-    ap.add_argument("--sample-size", nargs=2, type=int, default=(512, 640), metavar=("H", "W"),
+    ap = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config-file", required=True, type=input_file)
+    ap.add_argument("--output", required=True, type=output_file, help="the .onnx file to write")
+    ap.add_argument("--sample-size", nargs=2, type=count, default=(512, 640), metavar=("H", "W"),
                     help="tracing input size (the graph accepts any size)")
     ap.add_argument("--check", action="append", default=[], metavar="IMAGE",
                     help="an image to compare ONNX Runtime with PyTorch on (repeatable)")
@@ -99,18 +100,24 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     args.opts = [*args.opts, "MODEL.DEVICE", "cpu"]
-    cfg = setup_cfg(args, output=False)
-    weights = cfg.MODEL.WEIGHTS
     try:
+        try:
+            cfg = setup_cfg(args, output=False)
+        except (KeyError, AssertionError, TypeError, ImportError) as e:  # yacs' own errors
+            raise ValueError(f"config {args.config_file} {' '.join(args.opts)}: "
+                             f"{e.args[0] if e.args else e}") from None
+        weights = cfg.MODEL.WEIGHTS
         if not (weights and os.path.isfile(weights)):
             raise FileNotFoundError("export needs MODEL.WEIGHTS pointing at a trained checkpoint; "
                                     f"got {weights!r}" + (" (no such file)" if weights else ""))
         images = [read_image_bgr(p) for p in args.check]
-    except (FileNotFoundError, DatasetFileError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        if args.check_dataset:
+            load_dataset(args.check_dataset)  # checked before the export, not after it
+        model = SIRSTTrainer.build_model(cfg)
+        SIRSTCheckpointer(model, require_all=True).load(weights)
+    except (FileNotFoundError, DatasetFileError, CheckpointError, ValueError, KeyError) as e:
+        print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
         return 2
-    model = SIRSTTrainer.build_model(cfg)
-    DetectionCheckpointer(model).load(weights)
     model.eval()
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     export_onnx(cfg, model, args.output, tuple(args.sample_size))
