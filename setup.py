@@ -31,8 +31,8 @@ setup(
     python_requires=">=3.9",
     packages=find_packages(include=["deepinfrared_d2", "deepinfrared_d2.*", "baselines",
                                     "baselines.*", "sirst", "sirst.*"])
-    + ["oscar"],
-    package_dir={"oscar": "projects/OSCAR/oscar"},
+    + ["oscar", "fcos"],
+    package_dir={"oscar": "projects/OSCAR/oscar", "fcos": "projects/FCOS/fcos"},
     install_requires=RUNTIME,
     extras_require={"test": TEST},
 )

@@ -41,18 +41,25 @@ def register_config_adder(meta_architecture: str):
 
 
 def add_deepinfrared_config(cfg: CN) -> None:
-    """Add the keys shared by every model: imports, NoCo mapper, solver, test options."""
+    """Add the keys shared by every model: imports, NoCo mapper, shared backbones, solver,
+    test options."""
     from .data.mapper import add_noco_mapper_config  # SIRSTTrainer's mapper reads them
+    from .modeling import add_backbone_config  # importing it registers the shared backbones
 
     cfg.IMPORTS = []  # Python packages imported before the model is built (they register it)
     add_noco_mapper_config(cfg)
+    add_backbone_config(cfg)
     s = cfg.SOLVER
     s.OPTIMIZER = "SGD"  # "SGD" (Detectron2's default builder) or "AdamW"
+    # (SOLVER.CLIP_GRADIENTS.CLIP_TYPE also accepts "full_model": one L2 norm over all
+    # parameters, mmcv's grad_clip, besides Detectron2's per-parameter "value" / "norm".)
     s.BETAS = (0.9, 0.999)  # AdamW betas
     s.EPS = 1e-8  # AdamW epsilon
-    # "WarmupMultiStepLR" / "WarmupCosineLR" (Detectron2) or "EpochPolyWarmup": a poly decay
+    # "WarmupMultiStepLR" / "WarmupCosineLR" (Detectron2), "EpochPolyWarmup": a poly decay
     # that is constant within each epoch of EPOCH_ITERS iterations, times a linear warmup
-    # over the first WARMUP_ITERS iterations (mmcv's by_epoch poly + per-iteration warmup).
+    # over the first WARMUP_ITERS iterations (mmcv's by_epoch poly + per-iteration warmup), or
+    # "MultiStepWarmup": GAMMA at each of STEPS times a warmup (WARMUP_METHOD) that multiplies
+    # the stepped value (mmcv; Detectron2's warmup ignores a step taken during it).
     s.EPOCH_ITERS = 0  # iterations per epoch; 0 = MAX_ITER (one epoch)
     s.POLY_POWER = 1.0  # exponent of the poly decay
     s.POLY_MIN_LR = 0.0  # the poly decay's final learning rate

@@ -9,7 +9,8 @@ import itertools
 import pytest
 import torch
 
-from oscar.assignment import assign_level, assign_points, grid_points, pseudo_boxes
+from deepinfrared_d2.modeling.postprocess import grid_points
+from oscar.assignment import assign_level, assign_points, pseudo_boxes
 from oscar.postprocess import upsample_to_refine
 
 COARSE_STRIDE, REFINE_STRIDE, STRIDE_RATIO = 8, 4, 1.5

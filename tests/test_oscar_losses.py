@@ -4,7 +4,8 @@ import math
 import torch
 from torchvision.ops import sigmoid_focal_loss as tv_focal
 
-from oscar.losses import diou_loss, reg_quality_focal_loss, sigmoid_focal_loss
+from deepinfrared_d2.modeling.losses import diou_loss, sigmoid_focal_loss
+from oscar.losses import reg_quality_focal_loss
 
 
 def test_focal_loss_matches_definition_and_torchvision():

@@ -7,8 +7,8 @@ from detectron2.structures import Boxes, Instances
 from helpers import oscar_cfg
 from torch import nn
 
+from deepinfrared_d2.modeling import BasicBlock
 from deepinfrared_d2.utils.flops import count_gflops
-from oscar.backbone import BasicBlock
 
 CONFIGS = {256: "oscar_R18_FPN_P2_256_1x",
            128: "oscar_R18_FPN_P2_128_1x"}

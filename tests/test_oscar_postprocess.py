@@ -3,7 +3,8 @@ import math
 
 import torch
 
-from oscar.postprocess import decode_distances, oscar_detections
+from deepinfrared_d2.modeling.postprocess import decode_distances
+from oscar.postprocess import oscar_detections
 
 
 def logit(p):

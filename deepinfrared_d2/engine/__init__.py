@@ -4,7 +4,7 @@ from .checkpoint import CheckpointError, SIRSTCheckpointer, load_checkpoint_file
 from .defaults import setup_cfg
 from .launch import launch
 from .optimizer import build_optimizer
-from .schedule import EpochPolyWarmupScheduler, build_lr_scheduler
+from .schedule import EpochPolyWarmupScheduler, MultiStepWarmupScheduler, build_lr_scheduler
 from .trainer import SIRSTTrainer, TrainingDiverged
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "launch",
     "setup_cfg",
     "EpochPolyWarmupScheduler",
+    "MultiStepWarmupScheduler",
     "build_lr_scheduler",
     "build_optimizer",
     "SIRSTTrainer",

@@ -11,16 +11,7 @@ from typing import List, NamedTuple, Sequence, Tuple
 
 import torch
 
-__all__ = ["grid_points", "pseudo_boxes", "assign_points", "assign_level", "LevelTargets"]
-
-
-def grid_points(height: int, width: int, stride: float, device=None,
-                dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Stride-s point grid ((j + 0.5) s, (i + 0.5) s), row-major (i outer): (H * W, 2) as (x, y)."""
-    ys = (torch.arange(height, device=device, dtype=dtype) + 0.5) * stride
-    xs = (torch.arange(width, device=device, dtype=dtype) + 0.5) * stride
-    yy, xx = torch.meshgrid(ys, xs, indexing="ij")
-    return torch.stack([xx.reshape(-1), yy.reshape(-1)], dim=1)
+__all__ = ["pseudo_boxes", "assign_points", "assign_level", "LevelTargets"]
 
 
 def pseudo_boxes(gt_boxes: torch.Tensor, side: float) -> torch.Tensor:

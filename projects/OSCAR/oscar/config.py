@@ -1,9 +1,10 @@
 """OSCAR config keys (``add_oscar_config``), with the defaults of the paper's R18 256 model.
 
 Every hyper-parameter of the architecture, the label assignment, the losses and inference
-lives here (OSCAR spec sections 4-7); the code reads them from the config only. The values
-of existing Detectron2 keys (meta-architecture, backbone name, pixel statistics, input
-format) are set by ``configs/Base-OSCAR.yaml``.
+lives here (OSCAR spec sections 4.3-7) or, for the shared FlexResNet + FlexFPN backbone (spec
+4.1, 4.2), in ``deepinfrared_d2.modeling.config``; the code reads them from the config only.
+The values of existing Detectron2 keys (meta-architecture, backbone name, pixel statistics,
+input format) are set by ``configs/Base-OSCAR.yaml``.
 """
 from detectron2.config import CfgNode as CN
 
@@ -14,28 +15,6 @@ from deepinfrared_d2.config import register_config_adder
 def add_oscar_config(cfg: CN) -> None:
     """Add the OSCAR keys to ``cfg`` (``deepinfrared_d2.config.get_cfg`` calls it for configs
     whose ``MODEL.META_ARCHITECTURE`` is "OSCAR")."""
-    # ---- backbone: FlexResNet (spec 4.1) ----
-    r = cfg.MODEL.FLEX_RESNET = CN()
-    r.DEPTH = 18  # 18 / 34 (BasicBlock) or 50 / 101 / 152 (Bottleneck)
-    r.DEEP_STEM = True  # three 3x3 convs (3 -> STEM_CHANNELS/2 -> STEM_CHANNELS/2 -> STEM_CHANNELS)
-    r.STEM_CHANNELS = 64
-    r.STEM_STRIDE = 2  # stride of the first stem conv
-    r.MAX_POOLING = True  # 3x3 stride-2 max-pool after the stem
-    r.STAGE_STRIDES = [1, 2, 2, 2]  # first-block stride of layer1..layer4
-    r.BASE_CHANNELS = 64  # width of layer1 (doubles every stage)
-    r.NORM = "BN"  # trainable BN with batch statistics ("SyncBN" for multi-GPU)
-    r.ZERO_INIT_RESIDUAL = True  # last BN of every residual block starts at weight 0, bias 0
-    r.OUT_FEATURES = ["res2", "res3", "res4", "res5"]  # stages handed to the FPN
-
-    # ---- neck: FlexFPN (spec 4.2) ----
-    f = cfg.MODEL.FLEX_FPN = CN()
-    f.IN_FEATURES = ["res2", "res3", "res4", "res5"]  # backbone outputs the FPN merges
-    f.OUT_CHANNELS = 256  # C
-    f.OUT_INDS = [0, 1]  # indices into IN_FEATURES that get an output conv: (P2, P3)
-    # Build the 3x3 output convs of the levels not in OUT_INDS too (never used; they only make
-    # the parameter count and the checkpoint keys match the reference, spec 4.4/4.5).
-    f.BUILD_UNUSED_OUTPUT_CONVS = True
-
     # ---- head, assignment, losses, inference (spec 4.3, 5.1, 6.2, 7.2) ----
     o = cfg.MODEL.OSCAR = CN()
     o.NUM_CLASSES = 1  # foreground classes (SIRST-V2: "Target")

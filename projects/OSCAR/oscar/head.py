@@ -10,10 +10,11 @@ from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
-from detectron2.layers import get_norm
 from torch import nn
 
-__all__ = ["OSCARHead", "OSCARHeadOutputs", "Scale", "ConvNormReLU"]
+from deepinfrared_d2.modeling.dense_head import Scale, conv_tower, init_head_, predictor
+
+__all__ = ["OSCARHead", "OSCARHeadOutputs"]
 
 
 class OSCARHeadOutputs(NamedTuple):
@@ -31,41 +32,6 @@ class OSCARHeadOutputs(NamedTuple):
     noco_logits: torch.Tensor
     coarse_logits: torch.Tensor
     coarse_dists: torch.Tensor
-
-
-class Scale(nn.Module):
-    """A learnable scalar multiplier (attribute ``scale`` as in the reference keys)."""
-
-    def __init__(self, init_value: float = 1.0):
-        super().__init__()
-        self.scale = nn.Parameter(torch.tensor(float(init_value)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.scale
-
-
-class ConvNormReLU(nn.Module):
-    """conv3x3 (pad 1, no bias) - norm - ReLU; attributes ``conv`` and ``gn`` (reference keys)."""
-
-    def __init__(self, in_channels: int, out_channels: int, norm: str, gn_groups: int):
-        super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False)
-        self.gn = (nn.GroupNorm(gn_groups, out_channels) if norm == "GN"
-                   else get_norm(norm, out_channels) or nn.Identity())
-        self.relu = nn.ReLU(inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu(self.gn(self.conv(x)))
-
-
-def _tower(in_channels: int, feat_channels: int, num_convs: int, norm: str,
-           gn_groups: int) -> nn.Sequential:
-    return nn.Sequential(*[ConvNormReLU(in_channels if i == 0 else feat_channels, feat_channels,
-                                        norm, gn_groups) for i in range(num_convs)])
-
-
-def _predictor(feat_channels: int, out_channels: int) -> nn.Conv2d:
-    return nn.Conv2d(feat_channels, out_channels, 3, padding=1)
 
 
 class OSCARHead(nn.Module):
@@ -89,29 +55,22 @@ class OSCARHead(nn.Module):
         self.num_classes = num_classes
 
         def tower(c_in: int) -> nn.Sequential:
-            return _tower(c_in, feat_channels, stacked_convs, norm, gn_groups)
+            return conv_tower(c_in, feat_channels, stacked_convs, norm, gn_groups)
 
         self.coarse_cls_convs = tower(in_channels)
         self.coarse_reg_convs = tower(in_channels)
         self.refine_cls_convs = tower(in_channels)
         self.refine_reg_convs = tower(in_channels + feat_channels)
         self.refine_noco_convs = tower(in_channels)
-        self.coarse_conv_cls = _predictor(feat_channels, num_classes)
-        self.coarse_conv_reg = _predictor(feat_channels, 4)
-        self.coarse_conv_mod = _predictor(feat_channels, num_classes)
-        self.refine_conv_cls = _predictor(feat_channels, num_classes)
-        self.refine_conv_reg = _predictor(feat_channels, 4)
-        self.refine_conv_noco = _predictor(feat_channels, 1)
-        self.refine_conv_mod = _predictor(feat_channels, num_classes)
+        self.coarse_conv_cls = predictor(feat_channels, num_classes)
+        self.coarse_conv_reg = predictor(feat_channels, 4)
+        self.coarse_conv_mod = predictor(feat_channels, num_classes)
+        self.refine_conv_cls = predictor(feat_channels, num_classes)
+        self.refine_conv_reg = predictor(feat_channels, 4)
+        self.refine_conv_noco = predictor(feat_channels, 1)
+        self.refine_conv_mod = predictor(feat_channels, num_classes)
         self.scales = nn.ModuleList([Scale(scale_init), Scale(scale_init)])  # refine, coarse
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.normal_(m.weight, mean=0.0, std=init_std)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, (nn.GroupNorm, nn.BatchNorm2d)):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_head_(self, init_std)
 
     def forward(self, refine_feat: torch.Tensor, coarse_feat: torch.Tensor) -> OSCARHeadOutputs:
         """refine_feat: P2 (B, C, Hr, Wr); coarse_feat: P3 (B, C, Hc, Wc)."""

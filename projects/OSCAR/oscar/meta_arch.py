@@ -4,20 +4,25 @@ from __future__ import annotations
 from typing import Dict, List, Sequence, Tuple
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from detectron2.config import CfgNode, configurable
 from detectron2.modeling import META_ARCH_REGISTRY, Backbone, build_backbone
 from detectron2.structures import ImageList, Instances
-from detectron2.utils.events import get_event_storage
 from torch import nn
 
 from deepinfrared_d2.deploy.postprocess import cell_detections
+from deepinfrared_d2.modeling.common import log_scalars, normalize_and_pad
+from deepinfrared_d2.modeling.losses import diou_loss, num_pos_normaliser, sigmoid_focal_loss
+from deepinfrared_d2.modeling.postprocess import (
+    decode_distances,
+    detections_to_instances,
+    grid_points,
+)
 
-from .assignment import assign_level, grid_points, level_sides
+from .assignment import assign_level, level_sides
 from .head import OSCARHead, OSCARHeadOutputs
-from .losses import diou_loss, reg_quality_focal_loss, sigmoid_focal_loss
-from .postprocess import decode_distances, dense_cells, detections_to_instances, upsample_to_refine
+from .losses import reg_quality_focal_loss
+from .postprocess import dense_cells, upsample_to_refine
 
 __all__ = ["OSCAR"]
 
@@ -127,9 +132,8 @@ class OSCAR(nn.Module):
     def preprocess_image(self, batched_inputs: List[Dict]) -> ImageList:
         """Normalise ((x - mean) / std, float32) then pad with 0 to a multiple of the
         backbone's size divisibility (32)."""
-        images = [(x["image"].to(self.device).float() - self.pixel_mean) / self.pixel_std
-                  for x in batched_inputs]
-        return ImageList.from_tensors(images, self.backbone.size_divisibility, pad_value=0.0)
+        return normalize_and_pad(batched_inputs, self.pixel_mean, self.pixel_std,
+                                 self.backbone.size_divisibility)
 
     def preprocess_noco_maps(self, batched_inputs: List[Dict], images: ImageList) -> torch.Tensor:
         """NoCo targets padded with 0 like the images: (B, 1, Hpad, Wpad) float32."""
@@ -171,7 +175,7 @@ class OSCAR(nn.Module):
                               num_classes, regress_pseudo_box=True)
         coarse_logits = outputs.coarse_logits.permute(0, 2, 3, 1).reshape(b, -1, k)
         coarse_pos = coarse.labels != num_classes
-        coarse_norm = _num_pos_normaliser(coarse_pos)
+        coarse_norm = num_pos_normaliser(coarse_pos)
         loss_coarse_cls = self._focal(coarse_logits, coarse.labels).sum() / coarse_norm
         coarse_dists = outputs.coarse_dists.permute(0, 2, 3, 1).reshape(b, -1, 4)
         coarse_boxes = decode_distances(coarse_points, coarse_dists)
@@ -182,7 +186,7 @@ class OSCAR(nn.Module):
                               self.refine_side, num_classes, regress_pseudo_box=False)
         refine_logits = outputs.refine_logits.permute(0, 2, 3, 1).reshape(b, -1, k)
         refine_pos = refine.labels != num_classes
-        refine_norm = _num_pos_normaliser(refine_pos)
+        refine_norm = num_pos_normaliser(refine_pos)
         loss_refine_cls = self._focal(refine_logits, refine.labels).sum() / refine_norm
         anchors = self.decoded_anchors(outputs).permute(0, 2, 3, 1).reshape(b, -1, 4)
         deltas = outputs.refine_deltas.permute(0, 2, 3, 1).reshape(b, -1, 4)
@@ -199,8 +203,8 @@ class OSCAR(nn.Module):
         loss_noco = reg_quality_focal_loss(outputs.noco_logits, noco_targets,
                                            self.noco_beta).mean()
 
-        _log_scalars(coarse_num_pos=float(coarse_pos.sum()),
-                     refine_num_pos=float(refine_pos.sum()))
+        log_scalars("oscar", {"coarse_num_pos": float(coarse_pos.sum()),
+                              "refine_num_pos": float(refine_pos.sum())})
         return {
             "loss_coarse_cls": self.coarse_cls_weight * loss_coarse_cls,
             "loss_coarse_bbox": self.coarse_bbox_weight * loss_coarse_bbox,
@@ -253,23 +257,3 @@ class OSCAR(nn.Module):
             results.append({"instances": detections_to_instances(*found, original_size=original,
                                                                  device=self.device)})
         return results
-
-
-def _num_pos_normaliser(positive: torch.Tensor) -> float:
-    """max(number of positives in the batch, averaged over processes, 1.0)."""
-    num_pos = positive.sum().float()
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        num_pos = num_pos.clone()
-        dist.all_reduce(num_pos)
-        num_pos = num_pos / dist.get_world_size()
-    return max(float(num_pos), 1.0)
-
-
-def _log_scalars(**values: float) -> None:
-    """Put scalars into the current EventStorage (no-op outside a trainer)."""
-    try:
-        storage = get_event_storage()
-    except AssertionError:
-        return
-    for name, value in values.items():
-        storage.put_scalar(f"oscar/{name}", value)

@@ -5,20 +5,13 @@ from __future__ import annotations
 
 from typing import Tuple
 
-import numpy as np
 import torch
-from detectron2.structures import Boxes, Instances
+from detectron2.structures import Instances
 
 from deepinfrared_d2.deploy.postprocess import cell_detections
+from deepinfrared_d2.modeling.postprocess import detections_to_instances
 
-__all__ = ["decode_distances", "upsample_to_refine", "dense_cells", "oscar_detections",
-           "detections_to_instances"]
-
-
-def decode_distances(points: torch.Tensor, dists: torch.Tensor) -> torch.Tensor:
-    """Points (P, 2) (x, y) and distances (..., P, 4) (l, t, r, b) -> boxes (..., P, 4) XYXY:
-    (x - l, y - t, x + r, y + b), no clipping."""
-    return torch.cat([points - dists[..., :2], points + dists[..., 2:]], dim=-1)
+__all__ = ["upsample_to_refine", "dense_cells", "oscar_detections"]
 
 
 def upsample_to_refine(coarse_map: torch.Tensor, refine_size: Tuple[int, int]) -> torch.Tensor:
@@ -75,13 +68,3 @@ def dense_cells(refine_logits: torch.Tensor, refine_deltas: torch.Tensor,
     boxes = anchors.float() + refine_stride * refine_deltas.float()
     factor = coarse_logits_up.float().sigmoid() * noco_logits.float().sigmoid()
     return boxes, refine_logits.float().sigmoid(), factor
-
-
-def detections_to_instances(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray,
-                            original_size: Tuple[int, int], device="cpu") -> Instances:
-    """``cell_detections``' arrays as Detectron2 ``Instances`` of the original image."""
-    result = Instances((int(original_size[0]), int(original_size[1])))
-    result.pred_boxes = Boxes(torch.from_numpy(boxes).to(device))
-    result.scores = torch.from_numpy(scores).to(device)
-    result.pred_classes = torch.from_numpy(classes).to(device)
-    return result

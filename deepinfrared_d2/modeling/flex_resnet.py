@@ -1,4 +1,5 @@
-"""FlexResNet: a ResNet with a deep stem and configurable stem/stage strides (spec 4.1).
+"""FlexResNet: a ResNet with a deep stem and configurable stem/stage strides (OSCAR spec 4.1);
+OSCAR's backbone and the backbone of every CPU recipe.
 
 Module names follow the reference (mmdet) checkpoints: ``stem.{0..8}`` (conv, BN, ReLU x3,
 or conv, BN, ReLU for the 7x7 stem), ``layer{k}.{b}.{conv1,bn1,conv2,bn2[,conv3,bn3]}`` and
