@@ -6,7 +6,8 @@ the peak's z-score over its map folded in with weight d = ``P1_TIE_WEIGHT`` (:fu
 so that equal relative strengths (every image's top point has S / max S = 1) are ordered by
 how far the peak stands above its own map, not by the order in which the metric meets
 them. ``p2`` (calibrated): same peaks, score = tier + squashed z-score, and each point
-snapped to the brightest image pixel within radius 2. Points are (x = column, y = row), 0-based integer pixel coordinates.
+snapped to the brightest image pixel within radius 2. Points are (x = column, y = row),
+0-based integer pixel coordinates.
 """
 from __future__ import annotations
 

@@ -7,13 +7,13 @@ from functools import partial
 
 import numpy as np
 import pytest
+from test_baselines_methods import synthetic
 
 import baselines
 from baselines.devices import DeviceError, cuda_available, resolve_device
 from baselines.io import read_gray, sirst_v2_root
 from baselines.methods.ipi import ipi_target
 from baselines.methods.nipps import nipps_target
-from test_baselines_methods import synthetic
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -10,8 +10,14 @@ import numpy as np
 import torch
 
 from ..methods import ipi as numpy_ipi
-from .common import gram_spectrum, shrink_product, singular_values, to_numpy, to_tensor, \
-    torch_device
+from .common import (
+    gram_spectrum,
+    shrink_product,
+    singular_values,
+    to_numpy,
+    to_tensor,
+    torch_device,
+)
 
 TAU = numpy_ipi.TAU
 
