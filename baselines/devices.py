@@ -46,3 +46,26 @@ def resolve_device(device: Optional[str]) -> str:
         except ImportError as exc:
             raise DeviceError("device 'cpu-torch' needs torch installed") from exc
     return name
+
+
+def machine_line() -> str:
+    """One line naming the machine behind a timing: CPU model, cores, torch's CPU capability
+    and the GPU (imports torch when installed)."""
+    import os
+    import platform
+
+    model = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f
+                         if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    line = f"CPU: {model}, {os.cpu_count()} cores"
+    try:
+        import torch
+    except ImportError:
+        return line + " (torch not installed)"
+    line += f", torch {torch.__version__} CPU capability {torch.backends.cpu.get_cpu_capability()}"
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+    return line + f"; GPU: {gpu}"
