@@ -20,7 +20,7 @@ import os
 import sys
 import time
 
-DEFAULT_IMAGES = ("Misc_70,Misc_96,"  # < 0.3 Mpx (338x251, 291x215)
+DEFAULT_IMAGES = ("Misc_216,Misc_20,"  # < 0.3 Mpx (302x200, 302x274: median sizes)
                   "S4_42,S20210713_S3_3,"  # 640x512
                   "iraytek-451,iraytek-165")  # 1280x1024
 
