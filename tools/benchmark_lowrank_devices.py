@@ -37,9 +37,12 @@ def parse_args(argv=None):
     return ap.parse_args(argv)
 
 
+SIZE_CLASSES = ("< 0.3 Mpx", "640x512", ">= 1 Mpx")
+
+
 def size_class(shape) -> str:
     px = shape[0] * shape[1]
-    return "< 0.3 Mpx" if px < 300_000 else ("640x512" if px < 1_000_000 else ">= 1 Mpx")
+    return SIZE_CLASSES[0] if px < 300_000 else SIZE_CLASSES[1 if px < 1_000_000 else 2]
 
 
 def main(argv=None) -> int:
@@ -98,7 +101,8 @@ def main(argv=None) -> int:
     print("\n| method | size class | " + " | ".join(f"{d}: mean s/image" for d in devices)
           + " |")
     print("|---|---|" + "---|" * len(devices))
-    keys = sorted({(m, c) for m, c, _ in per_class})
+    keys = sorted({(m, c) for m, c, _ in per_class},
+                  key=lambda mc: (list(per_class).index((*mc, "cpu")), SIZE_CLASSES.index(mc[1])))
     for m, c in keys:
         print(f"| {m} | {c} | "
               + " | ".join(f"{np.mean(per_class[(m, c, d)]):.2f}" for d in devices) + " |")
