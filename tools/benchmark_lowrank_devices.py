@@ -101,8 +101,9 @@ def main(argv=None) -> int:
     print("\n| method | size class | " + " | ".join(f"{d}: mean s/image" for d in devices)
           + " |")
     print("|---|---|" + "---|" * len(devices))
+    names = list(dict.fromkeys(m for m, _, _ in per_class))
     keys = sorted({(m, c) for m, c, _ in per_class},
-                  key=lambda mc: (list(per_class).index((*mc, "cpu")), SIZE_CLASSES.index(mc[1])))
+                  key=lambda mc: (names.index(mc[0]), SIZE_CLASSES.index(mc[1])))
     for m, c in keys:
         print(f"| {m} | {c} | "
               + " | ".join(f"{np.mean(per_class[(m, c, d)]):.2f}" for d in devices) + " |")
