@@ -11,9 +11,10 @@ from test_baselines_methods import synthetic
 
 import baselines
 from baselines.devices import DeviceError, cuda_available, resolve_device
-from baselines.io import read_gray, sirst_v2_root
 from baselines.methods.ipi import ipi_target
 from baselines.methods.nipps import nipps_target
+from sirst.dataset import sirst_v2_root
+from sirst.image_io import read_gray
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -99,3 +100,21 @@ def test_device_names_and_errors():
     if not cuda_available():
         with pytest.raises(DeviceError, match="--device cpu"):
             resolve_device("cuda")
+
+
+def test_device_benchmark_tool_rows(capsys):
+    """tools/benchmark_lowrank_devices.py: one row per method and image with both devices'
+    seconds, the map difference and the P1 agreement; a bad device list is exit code 2."""
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "tools"))
+    import benchmark_lowrank_devices as tool
+
+    assert tool.main(["--methods", "pstnn", "--images", "Misc_216",
+                      "--devices", "cpu,cpu-torch"]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("| pstnn | Misc_216 |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2] == "302x200" and float(cells[3]) > 0 and float(cells[4]) > 0
+    assert float(cells[6]) < 1e-4 and cells[7] == "True"
+    assert "| pstnn | < 0.3 Mpx |" in out and "CPU: " in out
+    assert tool.main(["--methods", "pstnn", "--images", "Misc_216", "--devices", "gpu"]) == 2
