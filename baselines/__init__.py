@@ -6,10 +6,13 @@ Public API::
     baselines.list_methods()                    # ['aagd', 'admd', 'fkrw', 'ipi', ...]
     m = baselines.get_method("ipi")             # m.defaults, m.citation
     target_map = m(image, **overrides)          # image (H, W) -> map (H, W) float64
+    target_map = m(image, device="cuda")        # IPI/NIPPS/RIPT/PSTNN: PyTorch solver on a GPU
     pts = baselines.detect_points(target_map, image, protocol="p1", k=5)  # (m, 3) x, y, score
     boxes = baselines.points_to_boxes(target_map, pts)                    # (m, 4) x, y, w, h
 
-Importing this package (and its methods) does not import torch or detectron2.
+Importing this package (and its methods) does not import torch or detectron2; torch is
+imported only when a PyTorch path is asked for (``device="cuda"`` / ``"cpu-torch"``, see
+``baselines.devices``).
 """
 from .protocol import PROTOCOLS, detect_points, points_to_boxes
 from .registry import Method, get_method, list_methods, prepare_image

@@ -3,7 +3,7 @@
 Example::
 
     python -m baselines run --method ipi --dataset sirst_v2_test_full --output out/ipi \\
-        --workers 2 [--save-maps] [--protocol p1|p2] [--param lam=0.05]
+        --workers 2 [--save-maps] [--protocol p1|p2] [--param lam=0.05] [--device cuda]
 
 An interrupted run resumes from ``<output>/partial`` (finished images are not redone).
 """
@@ -19,6 +19,8 @@ from sirst.dataset import load_dataset
 from sirst.image_io import DatasetFileError
 from sirst.results import ResultsFileError, write_json_atomic
 
+from .devices import CHOICES as DEVICE_CHOICES
+from .devices import DeviceError, resolve_device
 from .protocol import PROTOCOLS
 from .registry import get_method, list_methods, parse_param_items
 
@@ -37,6 +39,7 @@ def summary_line(summary: Dict[str, Any], metrics: Optional[Dict[str, Any]]) -> 
     parts = [f"method={summary['method']}", f"images={summary['n_images']}",
              f"s/image(median)={summary['seconds_per_image_median']:.3f}",
              f"s/image(mean)={summary['seconds_per_image_mean']:.3f}",
+             f"device={summary['device']}",
              f"peak={summary['peak_mib_max']:.0f}MiB",
              f"reused={summary['resumed_images']}",
              f"recomputed={summary.get('recomputed_images', 0)}"]
@@ -59,13 +62,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         params = parse_param_items(args.param)
         get_method(args.method).params(**params)  # types and values of the overrides
         load_dataset(args.dataset)  # the split, every XML, image and mask header
-    except (ValueError, TypeError, KeyError) as exc:
+        device = resolve_device(args.device) if get_method(args.method).torch_impl else "cpu"
+    except (ValueError, TypeError, KeyError, DeviceError) as exc:
         return _user_error(exc)
     try:
         records, summary = run_method(args.method, args.dataset, args.output, params=params,
                                       protocol=args.protocol, k=args.k, workers=args.workers,
                                       save_maps=args.save_maps, progress=not args.no_progress,
-                                      limit=args.limit)
+                                      limit=args.limit, device=device)
         metrics = None
         if not args.no_eval:
             from deepinfrared_d2.evaluation import format_metrics_table
@@ -100,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--limit", type=count, default=None,
                    help="only the first N images (quick checks; the evaluation then counts the "
                    "other images as having no detection)")
+    r.add_argument("--device", default="auto", choices=DEVICE_CHOICES,
+                   help="where IPI, NIPPS, RIPT and PSTNN run: cpu (NumPy, the reference), cuda "
+                   "(PyTorch on the GPU), cpu-torch (PyTorch on the CPU); default auto = cuda "
+                   "when torch sees a GPU, else cpu. Other methods always run NumPy on the CPU")
     r.add_argument("--no-eval", action="store_true", help="skip the evaluation step")
     r.add_argument("--no-progress", action="store_true")
     r.set_defaults(func=cmd_run)

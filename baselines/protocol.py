@@ -1,9 +1,13 @@
 """Map-to-point detection protocol (spec 4.3 / 4.4), identical for every method.
 
 ``p1`` (default): peaks of the map in a 5 x 5 window, greedy suppression at < 3 px, top K,
-score = S(peak) / max(S). ``p2`` (calibrated): same peaks, score = tier + squashed z-score,
-and each point snapped to the brightest image pixel within radius 2.
-Points are (x = column, y = row), 0-based integer pixel coordinates.
+score = (1 - d) S(peak) / max(S) + d g: the relative strength, with a secondary key g from
+the peak's z-score over its map folded in with weight d = ``P1_TIE_WEIGHT`` (:func:`tie_key`),
+so that equal relative strengths (every image's top point has S / max S = 1) are ordered by
+how far the peak stands above its own map, not by the order in which the metric meets
+them. ``p2`` (calibrated): same peaks, score = tier + squashed z-score, and each point
+snapped to the brightest image pixel within radius 2. Points are (x = column, y = row),
+0-based integer pixel coordinates.
 """
 from __future__ import annotations
 
@@ -12,12 +16,17 @@ from typing import Optional
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["PROTOCOLS", "detect_points", "points_to_boxes", "find_peaks"]
+__all__ = ["PROTOCOLS", "detect_points", "points_to_boxes", "find_peaks", "peak_zscores",
+           "tie_key"]
 
 PROTOCOLS = ("p1", "p2")
 PEAK_WINDOW = 5
 MIN_DISTANCE = 3.0
 SNAP_RADIUS = 2
+# Weight of the z-score key in P1 scores: it can reorder only points whose relative strengths
+# differ by less than 1 %, and it keeps z-scores 0.05 % apart distinct (for z up to 1000) in
+# the float32 scores the metric compares.
+P1_TIE_WEIGHT = 1e-2
 
 
 def _sanitise(target_map: np.ndarray) -> np.ndarray:
@@ -53,6 +62,22 @@ def find_peaks(s: np.ndarray, k: int = 5, window: int = PEAK_WINDOW,
     return np.asarray(accepted, np.int64).reshape(-1, 2)
 
 
+def peak_zscores(s: np.ndarray, vals: np.ndarray) -> np.ndarray:
+    """z-scores (vals - mean(S)) / std(S) of peak values over the whole map (0 when the map
+    is constant): how far each peak stands above its own map, the statistic of the adaptive
+    threshold T = mean + k std that the classical papers detect with."""
+    mean, std = float(s.mean()), float(s.std())
+    return (vals - mean) / std if std > 0 else np.zeros_like(vals)
+
+
+def tie_key(z: np.ndarray) -> np.ndarray:
+    """P1's secondary key g in [0, 1) of peaks with z-scores ``z``: g = L / (1 + L),
+    L = log(1 + max(z, 0)); strictly increasing in z >= 0 and logarithmic, so that the large
+    z of sparse maps stay distinct in float32 scores."""
+    lg = np.log1p(np.maximum(z, 0.0))
+    return lg / (1.0 + lg)
+
+
 def _snap(image: np.ndarray, y: int, x: int, radius: int) -> tuple:
     """Brightest image pixel within ``radius`` (Chebyshev) of (y, x); ties: nearest, then
     raster order."""
@@ -71,7 +96,9 @@ def detect_points(target_map: np.ndarray, image: Optional[np.ndarray] = None,
     """Scored points of one target map: float32 array (m, 3) of rows (x, y, score), m <= k.
 
     ``target_map``: (H, W) float; NaN/Inf count as 0; a map with no positive value gives no
-    points. ``protocol``: "p1" (score = S / max S, in (0, 1]) or "p2" (score = tier
+    points. ``protocol``: "p1" (score = (1 - d) S / max S + d g in (0, 1), d =
+    ``P1_TIE_WEIGHT``, g = :func:`tie_key` of the peak's z-score; the top point scores in
+    [1 - d, 1); scores decrease with S within an image) or "p2" (score = tier
     (k - 1 - rank) + 0.5 + 0.5 z / (1 + |z|), z the peak's z-score over the map; points
     snapped to the brightest pixel of ``image`` within 2 px, which P2 therefore requires;
     a snapped point landing on an already emitted one is dropped).
@@ -91,10 +118,10 @@ def detect_points(target_map: np.ndarray, image: Optional[np.ndarray] = None,
         return np.zeros((0, 3), np.float32)
     vals = s[peaks[:, 0], peaks[:, 1]]
     if protocol == "p1":
-        pts = np.column_stack([peaks[:, 1], peaks[:, 0], vals / s.max()])
-        return pts.astype(np.float32)
-    mean, std = float(s.mean()), float(s.std())
-    z = (vals - mean) / std if std > 0 else np.zeros_like(vals)
+        d = P1_TIE_WEIGHT
+        score = (1.0 - d) * (vals / s.max()) + d * tie_key(peak_zscores(s, vals))
+        return np.column_stack([peaks[:, 1], peaks[:, 0], score]).astype(np.float32)
+    z = peak_zscores(s, vals)
     if not np.isfinite(image).all():
         image = np.where(np.isfinite(image), image, -np.inf)
     rows, seen = [], set()

@@ -14,14 +14,19 @@ with their published default parameters and citation; :func:`get_method` returns
   method's ``min_size`` (e.g. the patch size of the low-rank methods) give an all-zero map
   immediately, without calling the method;
 * the output is checked to have the input's shape and any non-finite value is set to 0.
+
+``method(image, device=...)`` selects the implementation (``baselines.devices``): ``"cpu"``
+(default) the NumPy code; ``"cuda"`` / ``"cpu-torch"`` the PyTorch implementation of the
+same algorithm (``Method.torch_impl``, imported only then) where the method has one.
 """
 from __future__ import annotations
 
 import ast
+import importlib
 import inspect
 import numbers
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Sequence, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -92,7 +97,9 @@ class Method:
 
     Attributes: ``name``, ``citation``, ``description``, ``defaults`` (a copy of the default
     keyword parameters), ``min_size`` (images whose smaller side is below it give an all-zero
-    map; an int, or the name of the parameter holding it, e.g. "patch").
+    map; an int, or the name of the parameter holding it, e.g. "patch"), ``torch_impl``
+    ("module:function" of the PyTorch implementation, called as ``f(image, device=...,
+    **params)``; None when the method has none).
     """
 
     name: str
@@ -101,6 +108,7 @@ class Method:
     description: str
     _defaults: Mapping[str, Any] = field(repr=False)
     min_size: Union[int, str] = 3
+    torch_impl: Optional[str] = None
 
     @property
     def defaults(self) -> Dict[str, Any]:
@@ -123,14 +131,29 @@ class Method:
         p.update({k: _convert(self.name, k, self._defaults[k], v) for k, v in overrides.items()})
         return p
 
-    def __call__(self, image: Any, **overrides: Any) -> np.ndarray:
+    def implementation(self, device: str = "cpu") -> Callable[..., np.ndarray]:
+        """The function computing the map on ``device`` (see the module docstring)."""
+        from .devices import DEVICES
+        if device not in DEVICES:
+            raise ValueError(f"unknown device {device!r}; use one of {DEVICES}")
+        if device == "cpu" or self.torch_impl is None:
+            return self.func
+        module, _, name = self.torch_impl.partition(":")
+        func = getattr(importlib.import_module(module), name)
+
+        def on_device(image: np.ndarray, **params: Any) -> np.ndarray:
+            return func(image, device=device, **params)
+        return on_device
+
+    def __call__(self, image: Any, device: str = "cpu", **overrides: Any) -> np.ndarray:
         params = self.params(**overrides)
+        func = self.implementation(device)
         img = prepare_image(image)
         h, w = img.shape
         min_size = params[self.min_size] if isinstance(self.min_size, str) else self.min_size
         if img.size == 0 or min(h, w) < max(int(min_size), 3) or img.max() == img.min():
             return np.zeros((h, w), np.float64)
-        out = np.asarray(self.func(img, **params), dtype=np.float64)
+        out = np.asarray(func(img, **params), dtype=np.float64)
         if out.shape != img.shape:
             raise RuntimeError(f"{self.name} returned shape {out.shape} for an image of shape "
                                f"{img.shape}")
@@ -139,18 +162,23 @@ class Method:
         return out
 
 
-def register(name: str, citation: str, min_size: Union[int, str] = 3):
-    """Decorator registering ``func(image, **params)`` under ``name``.
+def register(name: str, citation: str, min_size: Union[int, str] = 3,
+             torch_impl: Optional[str] = None):
+    """Decorator registering ``func(image, **params)`` under ``name`` (``torch_impl``: see
+    :class:`Method`).
 
-    The method's parameters and their published defaults are the function's keyword
-    parameters (stated once, in its signature); the first line of its docstring is the
-    method's short description.
+    The method's parameters and their published defaults are the function's parameters
+    after the image (stated once, in its signature); keyword-only parameters (after ``*``)
+    are implementation hooks for the library's own callers (e.g. the ``solver`` the PyTorch
+    path passes), not method parameters. The first line of the docstring is the method's
+    short description.
     """
 
     def deco(func: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
         if name in _REGISTRY:
             raise ValueError(f"method {name!r} is already registered")
-        params = list(inspect.signature(func).parameters.values())[1:]  # after the image
+        params = [p for p in list(inspect.signature(func).parameters.values())[1:]  # after image
+                  if p.kind is not inspect.Parameter.KEYWORD_ONLY]
         missing = [p.name for p in params if p.default is inspect.Parameter.empty]
         if missing:
             raise TypeError(f"method {name!r}: parameter(s) {missing} need a default")
@@ -158,7 +186,7 @@ def register(name: str, citation: str, min_size: Union[int, str] = 3):
         doc = (func.__doc__ or "").strip().splitlines()
         _REGISTRY[name] = Method(name=name, func=func, citation=citation,
                                  description=doc[0] if doc else "", _defaults=defaults,
-                                 min_size=min_size)
+                                 min_size=min_size, torch_impl=torch_impl)
         return func
 
     return deco

@@ -3,9 +3,9 @@ results JSON of ``tools/eval_detections.py`` and ``run.json`` with params and ti
 
 Layout of ``<output>``::
 
-    run.json                 method, params, protocol, dataset, timings, peak memory
-    partial/<image_id>.json  points (and boxes) of every protocol, seconds, peak MiB, and the
-                             image's SHA-1 + the parameters they were computed with
+    run.json                 method, params, protocol, dataset, device, timings, peak memory
+    partial/<image_id>.json  points (and boxes) of every protocol, seconds, peak MiB, device,
+                             the image's SHA-1 + the parameters they were computed with
     results.json             [{"image_id", "point": [x, y], "score", "bbox": [x, y, w, h]}]
     maps/<image_id>.npz      (--save-maps) map / max as float16 + "scale" (the max)
 """
@@ -26,6 +26,7 @@ from sirst.dataset import load_dataset
 from sirst.image_io import read_gray
 from sirst.results import detections_to_records, write_json_atomic, write_results_file
 
+from .devices import resolve_device
 from .protocol import PROTOCOLS, detect_points, points_to_boxes
 from .registry import get_method
 
@@ -57,22 +58,31 @@ def _json_params(params: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def process_image(method_name: str, params: Dict[str, Any], image_id: str, path: str, k: int,
-                  partial_dir: str, maps_dir: Optional[str] = None) -> Dict[str, Any]:
-    """Compute one image's map, its points/boxes under every protocol, and write
-    ``partial/<image_id>.json`` (atomically) with the image's fingerprint and the parameters,
-    which decide whether a resumed run may reuse it. Returns the partial record."""
+                  partial_dir: str, maps_dir: Optional[str] = None,
+                  device: str = "cpu") -> Dict[str, Any]:
+    """Compute one image's map on ``device`` (``baselines.devices``), its points/boxes under
+    every protocol, and write ``partial/<image_id>.json`` (atomically) with the image's
+    fingerprint and the parameters, which decide whether a resumed run may reuse it. Returns
+    the partial record (``peak_mib``: host memory; ``gpu_peak_mib`` on ``cuda``)."""
     method = get_method(method_name)
     fingerprint = image_fingerprint(path) if os.path.isfile(path) else None
     image = read_gray(path)
+    cuda = device == "cuda" and method.torch_impl is not None
+    if cuda:
+        import torch
+        torch.cuda.reset_peak_memory_stats()
     tracemalloc.start()
     t0 = time.perf_counter()
-    target = method(image, **params)
+    target = method(image, device=device, **params)  # returns a NumPy map: synchronised
     seconds = time.perf_counter() - t0
     peak = tracemalloc.get_traced_memory()[1] / 2 ** 20
     tracemalloc.stop()
     rec: Dict[str, Any] = {"image_id": image_id, "seconds": seconds, "peak_mib": peak,
+                           "device": device if method.torch_impl else "cpu",
                            "shape": list(image.shape), "points": {}, "boxes": {},
                            "input_sha1": fingerprint, "params": _json_params(params), "k": k}
+    if cuda:
+        rec["gpu_peak_mib"] = torch.cuda.max_memory_allocated() / 2 ** 20
     for proto in PROTOCOLS:
         pts = detect_points(target, image, protocol=proto, k=k)
         rec["points"][proto] = pts.tolist()
@@ -136,16 +146,21 @@ def collect_records(partials: Sequence[Dict[str, Any]], protocol: str = "p1"
 def run_method(method_name: str, dataset: str, output: str,
                params: Optional[Dict[str, Any]] = None, protocol: str = "p1", k: int = 5,
                workers: int = 1, save_maps: bool = False, progress: bool = True,
-               limit: Optional[int] = None) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
+               limit: Optional[int] = None, device: Optional[str] = "cpu"
+               ) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
     """Run ``method_name`` on every image of ``dataset``; resume from ``<output>/partial``.
 
     Returns the results records of ``protocol`` (also written to ``<output>/results.json``,
     in dataset order) and the run summary (also ``<output>/run.json``). Refuses to resume a
-    run made with other parameters.
+    run made with other parameters. ``device``: see ``baselines.devices`` ("auto" or None:
+    cuda when available); it only matters for methods with a PyTorch implementation, and it
+    is not a parameter (a run may be resumed on another device; each partial result records
+    its own).
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; use one of {PROTOCOLS}")
     method = get_method(method_name)
+    device = resolve_device(device) if method.torch_impl else "cpu"
     full_params = method.params(**(params or {}))
     images = [(str(r["image_id"]), r["file_name"]) for r in load_dataset(dataset)]
     if limit is not None:
@@ -180,7 +195,8 @@ def run_method(method_name: str, dataset: str, output: str,
               f"recomputed (image or parameters changed), {len(todo) - len(stale)} new",
               flush=True)
     t_start = time.time()
-    tasks = [(method.name, full_params, i, p, k, partial_dir, maps_dir) for i, p in todo]
+    tasks = [(method.name, full_params, i, p, k, partial_dir, maps_dir, device)
+             for i, p in todo]
     bar = None
     if progress:
         from tqdm import tqdm
@@ -211,7 +227,7 @@ def run_method(method_name: str, dataset: str, output: str,
     write_results_file(os.path.join(output, "results.json"), records, ids)
     secs = [r["seconds"] for r in partials]
     summary = {**config, "protocol": protocol, "status": "done", "n_images": len(ids),
-               "n_records": len(records), "workers": workers,
+               "n_records": len(records), "workers": workers, "device": device,
                "seconds_per_image_median": statistics.median(secs),
                "seconds_per_image_mean": statistics.fmean(secs),
                "seconds_per_image_max": max(secs), "seconds_total_method": sum(secs),

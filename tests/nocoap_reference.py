@@ -1,10 +1,11 @@
 """A deliberately plain, loop-based transcription of OSCAR spec 3 (mNoCoAP), used only by the
 tests as an independent check of the vectorised implementation. Dense maps, one detection at a
-time, one threshold at a time."""
+time, one threshold at a time. ``kind``: NumPy's sort kind for both score sorts (None: NumPy's
+default, as the original protocol; "stable": ties in the given order)."""
 import numpy as np
 
 
-def tpfp_one_image(cents, noco, gts, thr):
+def tpfp_one_image(cents, noco, gts, thr, kind=None):
     m = cents.shape[0]
     tp = np.zeros(m, dtype=np.float32)
     fp = np.zeros(m, dtype=np.float32)
@@ -13,7 +14,7 @@ def tpfp_one_image(cents, noco, gts, thr):
         return tp, fp
     h, w = noco.shape
     covered = [False] * gts.shape[0]
-    for i in np.argsort(-cents[:, 2]):
+    for i in np.argsort(-cents[:, 2], kind=kind):
         cx, cy = cents[i, 0], cents[i, 1]
         row, col = int(np.round(cy)), int(np.round(cx))
         if row == h:
@@ -36,15 +37,15 @@ def tpfp_one_image(cents, noco, gts, thr):
     return tp, fp
 
 
-def ap_one_threshold(cents_list, maps, gts_list, thr):
+def ap_one_threshold(cents_list, maps, gts_list, thr, kind=None):
     tps, fps = [], []
     for c, mp, g in zip(cents_list, maps, gts_list):
-        tp, fp = tpfp_one_image(c, mp, g, thr)
+        tp, fp = tpfp_one_image(c, mp, g, thr, kind)
         tps.append(tp)
         fps.append(fp)
     num_gts = sum(g.shape[0] for g in gts_list)
     allc = np.vstack([c.reshape(-1, 3) for c in cents_list])
-    order = np.argsort(-allc[:, -1])
+    order = np.argsort(-allc[:, -1], kind=kind)
     tp = np.cumsum(np.hstack(tps)[order])
     fp = np.cumsum(np.hstack(fps)[order])
     eps = np.finfo(np.float32).eps
@@ -59,7 +60,7 @@ def ap_one_threshold(cents_list, maps, gts_list, thr):
     return float(ap) if num_gts > 0 else 0.0
 
 
-def mnocoap(cents_list, maps, gts_list):
+def mnocoap(cents_list, maps, gts_list, kind=None):
     thrs = np.linspace(0.1, 0.9, 9)
-    aps = [ap_one_threshold(cents_list, maps, gts_list, t) for t in thrs]
+    aps = [ap_one_threshold(cents_list, maps, gts_list, t, kind) for t in thrs]
     return aps, sum(aps) / len(aps)

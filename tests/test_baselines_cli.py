@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import pytest
+from helpers import sirst_copy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATASET = "sirst_v2_mini_test"
@@ -115,17 +116,18 @@ def test_benchmark_table_with_a_parameter_override(tmp_path):
                                "--no-progress", *args], cwd=ROOT, env=env, capture_output=True,
                               text=True, timeout=600)
 
-    res = bench("--methods", "tophat,lcm", "--param", "tophat.size=9", "--tie-orders", "3")
+    res = bench("--methods", "tophat,lcm", "--param", "tophat.size=9")
     assert res.returncode == 0, res.stderr
     table = (tmp_path / "table.md").read_text()
     rows = [line for line in table.splitlines() if line.startswith("| tophat ")
             or line.startswith("| lcm ")]
     assert len(rows) == 2 and "Not the published defaults: tophat size=9" in table
-    assert "| P1, 3 random tie orders |" in table
-    for row in rows:  # min-max of mNoCoAP over the tie orders
+    assert "| ties across / within images |" in table
+    for row in rows:  # exact score ties left: across / within images
         cells = [c.strip() for c in row.strip("|").split("|")]
-        lo, hi = (float(v) for v in cells[-1].split("–"))
-        assert 0.0 <= lo <= hi <= 1.0 and len(cells) == 10
+        across, within = (int(v) for v in cells[-1].split(" / "))
+        assert len(cells) == 12 and across >= 0 and within >= 0
+    assert "CPU: " in res.stdout and "capability" in res.stdout
     assert json.loads((tmp_path / "tophat" / "run.json").read_text())["params"]["size"] == 9
     assert json.loads((tmp_path / "lcm" / "run.json").read_text())["status"] == "done"
     for bad in ("ipi.e_tol=0.1", "tophat.nope=1", "tophat.size"):
@@ -134,25 +136,17 @@ def test_benchmark_table_with_a_parameter_override(tmp_path):
         assert "Traceback" not in res.stderr
 
 
-def test_break_ties_keeps_the_order_of_distinct_scores():
-    """The tie-order column's helper: distinct (float32) scores keep their order, ties
-    (0.3 + 1e-9 equals 0.3 in float32, as the metric reads scores) are ordered at random."""
+def test_count_ties_across_and_within_images():
+    """Scores are compared as float32, as the metric reads them (0.3 + 1e-9 equals 0.3)."""
     sys.path.insert(0, os.path.join(ROOT, "tools"))
-    from benchmark_classical import break_ties
+    from benchmark_classical import count_ties
 
-    scores = [1.0, 0.5, 1.0, 0.25, 0.5, 1.0, np.float32(0.3) + 1e-9, 0.3]
-    recs = [{"image_id": str(i), "score": float(s)} for i, s in enumerate(scores)]
-    old32 = np.array(scores, np.float32)
-    orders = set()
-    for seed in range(20):
-        out = break_ties(recs, np.random.default_rng(seed))
-        new = np.array([r["score"] for r in out])
-        assert len(np.unique(new)) == len(recs)  # no tie left
-        above_before = old32[:, None] > old32[None, :]
-        assert np.all(new[:, None] > new[None, :], where=above_before)  # order kept
-        assert [r["image_id"] for r in out] == [r["image_id"] for r in recs]
-        orders.add(tuple(np.argsort(-new)))
-    assert len(orders) > 1  # ties really are reordered
+    recs = [{"image_id": i, "score": s} for i, s in [
+        ("a", 0.99), ("b", 0.99), ("c", 0.99),          # across images: 3
+        ("a", 0.5), ("a", 0.5),                         # within one image: 2
+        ("b", float(np.float32(0.3)) + 1e-9), ("c", 0.3),  # across (float32): 2
+        ("c", 0.1)]]
+    assert count_ties(recs) == (5, 2)
 
 
 
@@ -190,3 +184,65 @@ def test_a_changed_image_is_recomputed_on_resume(tmp_path):
     assert json.loads((out / "run.json").read_text())["recomputed_images"] == 1
     assert run(tmp_path / "fresh").returncode == 0
     assert (out / "results.json").read_text() == (tmp_path / "fresh/results.json").read_text()
+
+
+def test_one_number_whatever_the_tool_the_workers_or_the_record_order(tmp_path, sirst_root,
+                                                                     monkeypatch, capsys):
+    """Three real images: ``baselines run`` with 1 and 2 workers, ``benchmark_classical`` and
+    ``eval_detections`` (on the run's results file and on a shuffled copy) give exactly the
+    same figures, and the metrics JSON holds them unrounded. (In-process, for speed.)"""
+    from detectron2.data import DatasetCatalog, MetadataCatalog
+
+    from baselines.__main__ import main as baselines_main
+    from deepinfrared_d2.data import register_sirst_v2
+
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import benchmark_classical
+    import eval_detections
+
+    root = sirst_copy(tmp_path, sirst_root, _ids()[:3])
+    monkeypatch.setenv("DETECTRON2_DATASETS", str(tmp_path))
+    dataset = "sirst_v2_s"
+    assert dataset in register_sirst_v2(str(root))
+    try:
+        _same_figures_everywhere(tmp_path, dataset, monkeypatch, baselines_main,
+                                 benchmark_classical, eval_detections)
+    finally:  # the temporary split must not outlive this test in the catalogs
+        DatasetCatalog.remove(dataset)
+        MetadataCatalog.remove(dataset)
+    capsys.readouterr()
+
+
+def _same_figures_everywhere(tmp_path, dataset, monkeypatch, baselines_main,
+                             benchmark_classical, eval_detections):
+    figures = {}
+    for workers in (1, 2):
+        out = tmp_path / f"run{workers}"
+        assert baselines_main(["run", "--method", "tophat", "--dataset", dataset, "--output",
+                               str(out), "--workers", str(workers), "--no-progress"]) == 0
+        figures[workers] = json.loads((out / "run.json").read_text())["evaluation"]
+    assert figures[1] == figures[2]
+    assert (tmp_path / "run1" / "results.json").read_bytes() == \
+        (tmp_path / "run2" / "results.json").read_bytes()
+    ref = figures[1]
+    noco = ref["noco"]
+    assert any(v != round(v, 3) for v in noco.values())  # unrounded (float32 APs)
+
+    monkeypatch.setattr(sys, "argv", ["benchmark_classical.py", "--dataset", dataset,
+                                      "--methods", "tophat", "--workers", "1", "--output",
+                                      str(tmp_path / "bench"), "--no-progress"])
+    assert benchmark_classical.main() == 0
+    row = json.loads((tmp_path / "bench" / "rows.json").read_text())[0]
+    assert (row["mnocoap"], row["pd"], row["fa"]) == (
+        noco["mNoCoAP"], ref["irstd"]["Pd"], ref["irstd"]["Fa_per_image"])
+
+    records = json.loads((tmp_path / "run1" / "results.json").read_text())
+    shuffled = tmp_path / "shuffled.json"
+    order = np.random.default_rng(0).permutation(len(records))
+    assert order.tolist() != sorted(order.tolist())
+    shuffled.write_text(json.dumps([records[i] for i in order]))
+    for results in (tmp_path / "run1" / "results.json", shuffled):
+        assert eval_detections.main(["--dataset", dataset, "--results", str(results),
+                                     "--output", str(tmp_path / "metrics.json")]) == 0
+        metrics = json.loads((tmp_path / "metrics.json").read_text())
+        assert {k: metrics[k] for k in ref} == ref

@@ -3,6 +3,14 @@ import numpy as np
 import pytest
 
 from baselines import detect_points, points_to_boxes
+from baselines.protocol import P1_TIE_WEIGHT
+
+
+def _p1_score(rel, s, y, x):
+    """P1 score written out: (1 - d) * relative strength + d * L / (1 + L), L = log(1 + z),
+    z = (S(peak) - mean(S)) / std(S)."""
+    lg = np.log1p((s[y, x] - s.mean()) / s.std())
+    return (1 - P1_TIE_WEIGHT) * rel + P1_TIE_WEIGHT * lg / (1 + lg)
 
 
 def _map(h=20, w=30):
@@ -14,7 +22,9 @@ def test_single_peak_coordinates_are_x_column_y_row():
     s[4, 17] = 2.0
     pts = detect_points(s)
     assert pts.dtype == np.float32 and pts.shape == (1, 3)
-    assert pts[0].tolist() == [17.0, 4.0, 1.0]
+    assert pts[0, :2].tolist() == [17.0, 4.0]
+    assert pts[0, 2] == np.float32(_p1_score(1.0, s, 4, 17))
+    assert 1 - P1_TIE_WEIGHT < pts[0, 2] < 1  # the top point no longer scores exactly 1
 
 
 def test_scores_are_max_normalised_and_sorted():
@@ -22,7 +32,25 @@ def test_scores_are_max_normalised_and_sorted():
     s[3, 3], s[10, 20], s[15, 8] = 4.0, 2.0, 1.0
     pts = detect_points(s)
     assert pts[:, :2].tolist() == [[3, 3], [20, 10], [8, 15]]
-    np.testing.assert_allclose(pts[:, 2], [1.0, 0.5, 0.25])
+    np.testing.assert_allclose(pts[:, 2], [1.0, 0.5, 0.25], atol=P1_TIE_WEIGHT)
+    expect = [_p1_score(r, s, y, x) for r, (y, x) in zip([1, 0.5, 0.25], [(3, 3), (10, 20),
+                                                                        (15, 8)])]
+    np.testing.assert_array_equal(pts[:, 2], np.float32(expect))
+
+
+def test_p1_tie_break_is_the_z_score():
+    """Equal relative strengths in two maps: the peak standing further above its own map (in
+    units of the map's std) scores higher; within a map scores fall with S; a constant map
+    adds nothing; scores stay in (0, 1)."""
+    alone, busy = _map(), _map()
+    alone[8, 8] = busy[8, 8] = 1.0
+    busy[15:19, 2:28] = 0.6  # a bright band: the peak stands out less
+    top_alone, top_busy = detect_points(alone)[0, 2], detect_points(busy)[0, 2]
+    assert 1 - P1_TIE_WEIGHT < top_busy < top_alone < 1
+    pts = detect_points(busy)
+    assert np.all(np.diff(pts[:, 2]) <= 0) and pts[0, 2] > pts[1, 2] > 0  # band: equal peaks
+    flat = np.full((9, 9), 2.0)
+    assert detect_points(flat, k=1)[0, 2] == np.float32(1 - P1_TIE_WEIGHT)
 
 
 def test_k_limits_number_of_points():
@@ -48,7 +76,7 @@ def test_ties_broken_in_raster_order_and_min_distance():
     s[5, 10] = s[5, 25] = s[12, 3] = 1.0  # three equal isolated peaks
     pts = detect_points(s)
     assert pts[:, :2].tolist() == [[10, 5], [25, 5], [3, 12]]
-    assert np.all(pts[:, 2] == 1.0)
+    assert np.all(pts[:, 2] == pts[0, 2])  # identical neighbourhoods: still a tie
 
 
 def test_plateau_gives_points_at_least_3px_apart():

@@ -4,13 +4,14 @@
     python tools/benchmark_classical.py --dataset sirst_v2_test_full --workers 2 \
         --output out/benchmark_classical
 
-Columns: method | mNoCoAP | published | diff | Pd | Fa/image | s/image (median) | peak memory,
-plus mNoCoAP under the other protocol and, with ``--tie-orders N`` (default 20), the range of
-mNoCoAP over N random orders of tied scores: the metric, like the original protocol, visits
-equal scores in NumPy's unstable ``argsort`` order, and P1 gives every image's top point the
-score 1.0, so that order alone moves P1 numbers by a few hundredths. Each method runs through
-``baselines.runner`` into ``<output>/<method>`` and therefore resumes when interrupted. The
-table is also written to ``<output>/table.md`` (rewritten after every method).
+Columns: method | mNoCoAP | published | diff | Pd | Fa/image | s/image (median) | method time
+(sum over the images) | wall time of the run | peak memory | mNoCoAP under the other protocol |
+exact score ties left (detections sharing their float32 score with a detection of another
+image / only with detections of the same image; the metric orders them canonically, see
+``deepinfrared_d2.evaluation.nocoap``). Each method runs through ``baselines.runner`` into
+``<output>/<method>`` on ``--device`` and therefore resumes when interrupted (the wall time is
+then "—": it would cover only part of the run). The table is also written to
+``<output>/table.md`` (rewritten after every method).
 ``--report-only`` computes nothing: it tabulates the finished runs, lists the unfinished ones,
 and compares every method on the images that the unfinished ones have finished (an unbiased
 sample when runs go in split order). ``--param METHOD.NAME=VALUE`` overrides one method's
@@ -22,16 +23,18 @@ import json
 import os
 import sys
 import time
-from typing import Dict, List, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
 from baselines import CORE_METHODS, PROTOCOLS, PUBLISHED_MNOCOAP  # noqa: E402
+from baselines.devices import CHOICES as DEVICE_CHOICES  # noqa: E402
+from baselines.devices import DeviceError, machine_line, resolve_device  # noqa: E402
 from baselines.registry import get_method, parse_param_items  # noqa: E402
 from baselines.runner import collect_records, evaluate, load_partials, run_method  # noqa: E402
-from sirst.cli import EXIT_USAGE, ArgumentParser, count, count_or_zero, output_dir  # noqa: E402
+from sirst.cli import EXIT_USAGE, ArgumentParser, count, output_dir  # noqa: E402
 from sirst.cli import workers as workers_arg  # noqa: E402
 from sirst.dataset import load_dataset  # noqa: E402
 
@@ -40,49 +43,45 @@ def _fmt(v, digits=3) -> str:
     return "—" if v is None else f"{v:.{digits}f}"
 
 
-def break_ties(records: List[Dict], rng: np.random.Generator) -> List[Dict]:
-    """Copies of ``records`` whose scores keep their order but have every tie broken in a
-    random order. Scores are compared as float32, as the metric reads them; the new scores
-    are the ranks mapped to (0, 1] (the metric depends on the order of the scores only)."""
-    s32 = np.array([r["score"] for r in records], np.float32)
-    order = np.lexsort((rng.random(len(records)), -s32))  # by score descending, ties random
-    new = np.empty(len(records))
-    new[order] = 1.0 - np.arange(len(records)) / max(len(records), 1)
-    return [dict(r, score=float(v)) for r, v in zip(records, new)]
+def count_ties(records: Sequence[Dict]) -> Tuple[int, int]:
+    """(across, within): detections whose float32 score (the metric's precision) equals that
+    of a detection of another image, and those whose score is shared only within their own
+    image."""
+    groups: Dict[float, set] = {}
+    sizes: Dict[float, int] = {}
+    for r in records:
+        key = float(np.float32(r["score"]))
+        groups.setdefault(key, set()).add(str(r["image_id"]))
+        sizes[key] = sizes.get(key, 0) + 1
+    across = sum(n for key, n in sizes.items() if n > 1 and len(groups[key]) > 1)
+    within = sum(n for key, n in sizes.items() if n > 1 and len(groups[key]) == 1)
+    return across, within
 
 
-def tie_order_range(dataset: str, records: List[Dict], n: int, seed: int = 0
-                    ) -> Tuple[float, float]:
-    """(min, max) of mNoCoAP over ``n`` random orders of the tied scores of ``records``."""
-    rng = np.random.default_rng(seed)
-    vals = [evaluate(dataset, break_ties(records, rng))["noco"]["mNoCoAP"] for _ in range(n)]
-    return min(vals), max(vals)
+def _minutes(seconds) -> str:
+    return "—" if seconds is None else f"{seconds / 60:.1f}"
 
 
-def build_table(rows: List[Dict], protocol: str, other: str, ties: int = 0) -> str:
-    """Markdown table of ``rows``; ``ties`` > 0 adds the column of the rows' ``tie_range``
-    (min, max of mNoCoAP over that many random tie orders)."""
+def build_table(rows: List[Dict], protocol: str, other: str) -> str:
+    """Markdown table of ``rows`` (see the module docstring for the columns)."""
     head = (f"| method | mNoCoAP ({protocol.upper()}) | published | diff | Pd | Fa/image | "
-            f"s/image (median) | peak memory (MiB) | mNoCoAP ({other.upper()}) |")
-    ties = max(ties, 0)
-    if ties:
-        head += f" {protocol.upper()}, {ties} random tie orders |"
-    lines = [head, "|" + "---|" * (10 if ties else 9)]
+            "s/image (median) | method time (min) | wall (min) | peak memory (MiB) | "
+            f"mNoCoAP ({other.upper()}) | ties across / within images |")
+    lines = [head, "|" + "---|" * 12]
     for r in rows:
         pub = PUBLISHED_MNOCOAP.get(r["method"])
         if r.get("incomplete"):
             lines.append(f"| {r['method']} | not finished ({r['incomplete']}) | {_fmt(pub)} | — "
-                         f"| — | — | {_fmt(r['s_median'], 3)} | {r['peak_mib']:.0f} | — |"
-                         + (" — |" if ties else ""))
+                         f"| — | — | {_fmt(r['s_median'], 3)} | {_minutes(r['s_total'])} | — "
+                         f"| {r['peak_mib']:.0f} | — | — |")
             continue
         diff = None if pub is None else r["mnocoap"] - pub
-        spread = r.get("tie_range")
         lines.append(
             f"| {r['method']} | {_fmt(r['mnocoap'])} | {_fmt(pub)} | "
             f"{'—' if diff is None else f'{diff:+.3f}'} | {_fmt(r['pd'])} | {_fmt(r['fa'])} | "
-            f"{_fmt(r['s_median'], 3)} | {r['peak_mib']:.0f} | {_fmt(r['mnocoap_other'])} |"
-            + ((" — |" if spread is None else f" {spread[0]:.3f}–{spread[1]:.3f} |")
-               if ties else ""))
+            f"{_fmt(r['s_median'], 3)} | {_minutes(r['s_total'])} | {_minutes(r.get('wall'))} "
+            f"| {r['peak_mib']:.0f} | {_fmt(r['mnocoap_other'])} | "
+            f"{r['ties'][0]} / {r['ties'][1]} |")
     pubs = [r for r in rows if r["method"] in PUBLISHED_MNOCOAP and not r.get("incomplete")]
     if len(pubs) >= 2:
         ours = [r["method"] for r in sorted(pubs, key=lambda r: -r["mnocoap"])]
@@ -151,9 +150,9 @@ def main() -> int:
     ap.add_argument("--k", type=count, default=5)
     ap.add_argument("--param", action="append", default=[], metavar="METHOD.NAME=VALUE",
                     help="override one method's parameter, e.g. ipi.e_tol=1e-3 (repeatable)")
-    ap.add_argument("--tie-orders", type=count_or_zero, default=20, metavar="N",
-                    help="also evaluate each method under N random orders of its tied scores "
-                    "and print the min-max (0: off)")
+    ap.add_argument("--device", default="auto", choices=DEVICE_CHOICES,
+                    help="where IPI, NIPPS, RIPT and PSTNN run (baselines.devices; default auto "
+                    "= cuda when torch sees a GPU, else cpu = NumPy); the others run NumPy")
     ap.add_argument("--no-progress", action="store_true")
     ap.add_argument("--report-only", action="store_true",
                     help="compute nothing: tabulate finished runs, list unfinished ones with "
@@ -173,7 +172,9 @@ def main() -> int:
         for name in methods:  # names, types and values fail here, not mid-run
             get_method(name).params(**overrides.get(name, {}))
         ids = [str(r["image_id"]) for r in load_dataset(args.dataset)]  # before any map
-    except (ValueError, TypeError, KeyError) as exc:
+        lowrank = [m for m in methods if get_method(m).torch_impl]
+        device = resolve_device(args.device) if lowrank and not args.report_only else "cpu"
+    except (ValueError, TypeError, KeyError, DeviceError) as exc:
         print(f"error: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)
         return EXIT_USAGE
     note = "".join(f"\n\nNot the published defaults: {name} "
@@ -192,7 +193,7 @@ def main() -> int:
                 continue
         records, summary = run_method(name, args.dataset, out, params=overrides.get(name),
                                       protocol=args.protocol, k=args.k, workers=args.workers,
-                                      progress=not args.no_progress)
+                                      progress=not args.no_progress, device=device)
         res = evaluate(args.dataset, records)
         partials[name] = load_partials(os.path.join(out, "partial"), ids)
         res_other = evaluate(args.dataset, collect_records(list(partials[name].values()), other))
@@ -200,24 +201,29 @@ def main() -> int:
                      "pd": res["irstd"]["Pd"], "fa": res["irstd"]["Fa_per_image"],
                      "s_median": summary["seconds_per_image_median"],
                      "s_total": summary["seconds_total_method"],
+                     "wall": (summary["wall_seconds_this_session"]
+                              if summary["resumed_images"] == 0 else None),
                      "peak_mib": summary["peak_mib_max"],
                      "mnocoap_other": res_other["noco"]["mNoCoAP"],
-                     "tie_range": (tie_order_range(args.dataset, records, args.tie_orders)
-                                   if args.tie_orders > 0 else None)})
-        table = build_table(rows, args.protocol, other, args.tie_orders) + note
+                     "ties": count_ties(records), "device": summary["device"]})
+        table = build_table(rows, args.protocol, other) + note
         with open(os.path.join(args.output, "table.md"), "w") as f:
             f.write(table + "\n")
         with open(os.path.join(args.output, "rows.json"), "w") as f:
             json.dump(rows, f, indent=2)
-        print(f"[{name}] mNoCoAP={rows[-1]['mnocoap']:.4f} "  # noqa: E501
-              f"method time {summary['seconds_total_method']:.0f} s", flush=True)
-    print(build_table(rows, args.protocol, other, args.tie_orders) + note)
+        print(f"[{name}] mNoCoAP={rows[-1]['mnocoap']:.4f} method time "
+              f"{summary['seconds_total_method']:.0f} s, wall "
+              f"{summary['wall_seconds_this_session']:.0f} s this session "
+              f"({summary['resumed_images']} images resumed), device {summary['device']}",
+              flush=True)
+    print(build_table(rows, args.protocol, other) + note)
     unfinished = [r["method"] for r in rows if r.get("done")]
     if unfinished:
         print("\n" + subset_table(args.dataset, ids, partials, unfinished, args.protocol))
     total = sum(r["s_total"] for r in rows)
     print(f"\nsum of per-image method times: {total / 60:.1f} min; wall time of this "
-          f"invocation: {(time.time() - t0) / 60:.1f} min (workers={args.workers})")
+          f"invocation: {(time.time() - t0) / 60:.1f} min (workers={args.workers}, low-rank "
+          f"methods on {device}); {machine_line()}")
     return 0
 
 

@@ -24,6 +24,8 @@ import cv2
 
 import baselines
 import deepinfrared_d2  # noqa: F401  (registers sirst_v2_*)
+from baselines.devices import CHOICES as DEVICE_CHOICES
+from baselines.devices import DeviceError
 from baselines.runner import OutputInUse, run_method
 from deepinfrared_d2.evaluation import evaluate_records, format_metrics_table
 from deepinfrared_d2.utils.visualize import render_record
@@ -40,6 +42,9 @@ def parse_args(argv=None):
     ap.add_argument("--output", default="output/main", type=output_dir)
     ap.add_argument("--workers", type=workers, default=1,
                     help="worker processes (default 1; 0 = all cores; capped at the core count)")
+    ap.add_argument("--device", default="auto", choices=DEVICE_CHOICES,
+                    help="where IPI, NIPPS, RIPT, PSTNN run (default auto: cuda when available, "
+                    "else NumPy on the CPU); other methods always run NumPy")
     ap.add_argument("--pictures", type=count_or_zero, default=6,
                     help="pictures to draw: two thirds with targets, the rest backgrounds "
                     "(0: none)")
@@ -63,14 +68,15 @@ def main(argv=None) -> int:
         print(f"[main] {args.method} on {args.dataset} ({len(records)} images, "
               f"{sum(not r['annotations'] for r in records)} without target)", flush=True)
         detections, summary = run_method(args.method, args.dataset, run_dir,
-                                         workers=args.workers)
+                                         workers=args.workers, device=args.device)
         metrics = evaluate_records(args.dataset, detections)
-    except (DatasetFileError, ResultsFileError, OutputInUse, KeyError) as e:
+    except (DatasetFileError, ResultsFileError, OutputInUse, DeviceError, KeyError) as e:
         print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
         return EXIT_USAGE
     print(format_metrics_table(metrics))
     print(f"[main] {summary['seconds_per_image_median']:.3f} s/image (median), "
-          f"{len(detections)} detections, protocol {summary['protocol']}")
+          f"{len(detections)} detections, protocol {summary['protocol']}, "
+          f"device {summary['device']}")
     write_json_atomic(os.path.join(args.output, "metrics.json"),
                       {"method": args.method, "dataset": args.dataset, **metrics}, indent=2)
 

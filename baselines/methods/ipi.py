@@ -23,7 +23,7 @@ G_A in every iteration), computed differently:
 from __future__ import annotations
 
 import time
-from typing import Dict, Optional, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -225,9 +225,11 @@ def apg_rpca(d: np.ndarray, lam: float, tol: float = 1e-6, max_iter: int = 1000,
 
 def ipi_target(image: np.ndarray, patch: int = 50, step: int = 10, lam: Optional[float] = None,
                tol: float = 1e-6, max_iter: int = 1000, info: Optional[Dict] = None,
-               lowp: Optional[bool] = None, e_tol: Optional[float] = None) -> np.ndarray:
+               lowp: Optional[bool] = None, e_tol: Optional[float] = None,
+               solver: Optional[Callable[..., np.ndarray]] = None) -> np.ndarray:
     """Signed target image E (H, W) of IPI (median reconstruction, Gao grid). ``info``,
-    ``lowp`` and ``e_tol``: see :func:`apg_rpca`."""
+    ``lowp`` and ``e_tol``: see :func:`apg_rpca`; ``solver``: a function with its signature
+    (default :func:`apg_rpca`; the PyTorch path passes its own)."""
     h, w = image.shape
     rows, cols = patch_grid((h, w), patch, step, "gao")
     if len(rows) == 0 or len(cols) == 0:
@@ -241,8 +243,8 @@ def ipi_target(image: np.ndarray, patch: int = 50, step: int = 10, lam: Optional
     if lam is None:
         lam = 1.0 / np.sqrt(max(h, w))
     wide = d.shape[0] < d.shape[1]
-    e = apg_rpca(np.ascontiguousarray(d.T) if wide else d, lam, tol, max_iter, info, lowp,
-                 e_tol)
+    e = (solver or apg_rpca)(np.ascontiguousarray(d.T) if wide else d, lam, tol, max_iter, info,
+                             lowp, e_tol)
     if wide:
         e = e.T
     return reconstruct_median(e.reshape(-1, patch, patch), (h, w), rows, cols, step)
@@ -250,13 +252,17 @@ def ipi_target(image: np.ndarray, patch: int = 50, step: int = 10, lam: Optional
 
 @register("ipi", citation="C. Gao, D. Meng, Y. Yang, Y. Wang, X. Zhou, A. G. Hauptmann, "
           "\"Infrared Patch-Image Model for Small Target Detection in a Single Image,\" IEEE "
-          "Trans. Image Process., 22(12):4996-5009, 2013.", min_size="patch")
+          "Trans. Image Process., 22(12):4996-5009, 2013.", min_size="patch",
+          torch_impl="baselines.torch_solvers.ipi:ipi")
 def ipi(image: np.ndarray, patch: int = 50, step: int = 10, lam: Optional[float] = None,
-        tol: float = 1e-6, max_iter: int = 1000, e_tol: Optional[float] = None) -> np.ndarray:
+        tol: float = 1e-6, max_iter: int = 1000, e_tol: Optional[float] = None, *,
+        solver: Optional[Callable[..., np.ndarray]] = None) -> np.ndarray:
     """IPI: max(E, 0), E the APG sparse part of the [0, 1]-normalised patch-image.
 
     Patch 50, step 10 (Gao grid, uncovered border stays 0), lam = 1/sqrt(max(H, W)) when
     None, median reconstruction. ``e_tol`` (not published, off by default): also stop once
-    the relative change of E per iteration is at most ``e_tol``.
+    the relative change of E per iteration is at most ``e_tol``. ``solver``: see
+    :func:`ipi_target`.
     """
-    return np.maximum(ipi_target(image, patch, step, lam, tol, max_iter, e_tol=e_tol), 0.0)
+    return np.maximum(ipi_target(image, patch, step, lam, tol, max_iter, e_tol=e_tol,
+                                 solver=solver), 0.0)

@@ -14,7 +14,7 @@ last iterations), as one product X @ M with M (m, m) = V diag(s'/s) V^T (n m^2).
 from __future__ import annotations
 
 import time
-from typing import Dict, Optional
+from typing import Callable, Dict, Optional
 
 import numpy as np
 
@@ -207,16 +207,18 @@ def ialm_pssv(d: np.ndarray, lam: float, n_keep: Optional[int] = None, tol: floa
 def nipps_target(image: np.ndarray, patch: int = 50, step: int = 10, lam_l: float = 2.0,
                  ratio: float = 0.005, tol: float = 1e-7, max_iter: int = 1000,
                  info: Optional[Dict] = None, lowp: Optional[bool] = None,
-                 e_tol: Optional[float] = None) -> np.ndarray:
+                 e_tol: Optional[float] = None,
+                 solver: Optional[Callable[..., np.ndarray]] = None) -> np.ndarray:
     """Non-negative target image E (H, W) of NIPPS (mean reconstruction, Dai grid). ``info``,
-    ``lowp`` and ``e_tol``: see :func:`ialm_pssv`."""
+    ``lowp`` and ``e_tol``: see :func:`ialm_pssv`; ``solver``: a function with its signature
+    (default :func:`ialm_pssv`; the PyTorch path passes its own)."""
     h, w = image.shape
     rows, cols = patch_grid((h, w), patch, step, "dai")
     d = extract_patches(image, rows, cols, patch, order="col").reshape(-1, patch * patch)
     lam = lam_l / np.sqrt(min(d.shape))
     wide = d.shape[0] < d.shape[1]
-    e = ialm_pssv(np.ascontiguousarray(d.T) if wide else d, lam, None, tol, max_iter,
-                  info=info, ratio=ratio, lowp=lowp, e_tol=e_tol)
+    e = (solver or ialm_pssv)(np.ascontiguousarray(d.T) if wide else d, lam, None, tol,
+                              max_iter, info=info, ratio=ratio, lowp=lowp, e_tol=e_tol)
     if wide:
         e = e.T
     return reconstruct_mean(e.reshape(-1, patch, patch), (h, w), rows, cols, order="col")
@@ -224,15 +226,18 @@ def nipps_target(image: np.ndarray, patch: int = 50, step: int = 10, lam_l: floa
 
 @register("nipps", citation="Y. Dai, Y. Wu, Y. Song, J. Guo, \"Non-negative infrared patch-image "
           "model: Robust target-background separation via partial sum minimization of singular "
-          "values,\" Infrared Physics & Technology, 81:182-194, 2017.", min_size="patch")
+          "values,\" Infrared Physics & Technology, 81:182-194, 2017.", min_size="patch",
+          torch_impl="baselines.torch_solvers.nipps:nipps")
 def nipps(image: np.ndarray, patch: int = 50, step: int = 10, lam_l: float = 2.0,
           ratio: float = 0.005, tol: float = 1e-7, max_iter: int = 1000,
-          e_tol: Optional[float] = None) -> np.ndarray:
+          e_tol: Optional[float] = None, *,
+          solver: Optional[Callable[..., np.ndarray]] = None) -> np.ndarray:
     """NIPPS: non-negative target image, IALM + PSSV on the 0-255 patch-image.
 
     Patch 50, step 10 (Dai grid with forced border patches), lam = lam_l / sqrt(min(m, n)),
     N = number of singular values with s_i / s_1 >= ratio, mean reconstruction. ``e_tol``
     (not published, off by default): also stop once the relative change of E per iteration
-    is at most ``e_tol``.
+    is at most ``e_tol``. ``solver``: see :func:`nipps_target`.
     """
-    return nipps_target(image, patch, step, lam_l, ratio, tol, max_iter, e_tol=e_tol)
+    return nipps_target(image, patch, step, lam_l, ratio, tol, max_iter, e_tol=e_tol,
+                        solver=solver)

@@ -2,7 +2,7 @@
 patch axis and one batched SVD of the ceil((n3+1)/2) frequency slices."""
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Callable, Dict, Optional
 
 import numpy as np
 
@@ -74,14 +74,17 @@ def pstnn_solver(d: np.ndarray, w_p: np.ndarray, lam: float, n_keep: int, mu: fl
 
 @register("pstnn", citation="L. Zhang, Z. Peng, \"Infrared Small Target Detection Based on "
           "Partial Sum of the Tensor Nuclear Norm,\" Remote Sensing, 11(4):382, 2019.",
-          min_size="patch")
+          min_size="patch", torch_impl="baselines.torch_solvers.pstnn:pstnn")
 def pstnn(image: np.ndarray, patch: int = 40, step: int = 40, lam_l: float = 0.7,
           ratio: float = 0.1, mu: float = 2e-3, rho: float = 1.05, tol: float = 1e-3,
-          max_iter: int = 500) -> np.ndarray:
+          max_iter: int = 500, *, solver: Optional[Callable[..., np.ndarray]] = None
+          ) -> np.ndarray:
     """PSTNN: non-negative target image (0-255 input; scale matters), mean reconstruction.
 
     Patch 40, step 40 (Dai grid), lam = lam_l / sqrt(max(n1, n2) n3), corner-strength
     prior, N from the energy ratio, ADMM (mu0 2e-3, rho 1.05, tol 1e-3, <= 500 it.).
+    ``solver``: a function with the signature of :func:`pstnn_solver` (the default; the
+    PyTorch path passes its own).
     """
     shape = image.shape
     rows, cols = patch_grid(shape, patch, step, "dai")
@@ -89,5 +92,5 @@ def pstnn(image: np.ndarray, patch: int = 40, step: int = 40, lam_l: float = 0.7
     w_p = extract_patches(pstnn_prior(image), rows, cols, patch, order="col")
     lam = lam_l / np.sqrt(patch * d.shape[0])
     n_keep = pstnn_rank(d, ratio)
-    sp = pstnn_solver(d, w_p, lam, n_keep, mu, rho, 1e10, tol, max_iter)
+    sp = (solver or pstnn_solver)(d, w_p, lam, n_keep, mu, rho, 1e10, tol, max_iter)
     return reconstruct_mean(sp, shape, rows, cols, order="col")

@@ -7,7 +7,7 @@ mode 3) instead of a full SVD of the long matrix.
 """
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Callable, Dict, Optional
 
 import numpy as np
 
@@ -76,14 +76,18 @@ def ript_solver(f: np.ndarray, w_s: np.ndarray, lam: float, mu: float, rho: floa
 
 @register("ript", citation="Y. Dai, Y. Wu, \"Reweighted Infrared Patch-Tensor Model With Both "
           "Nonlocal and Local Priors for Single-Frame Small Target Detection,\" IEEE J. Sel. "
-          "Topics Appl. Earth Observ. Remote Sens., 10(8):3752-3767, 2017.", min_size="patch")
+          "Topics Appl. Earth Observ. Remote Sens., 10(8):3752-3767, 2017.", min_size="patch",
+          torch_impl="baselines.torch_solvers.ript:ript")
 def ript(image: np.ndarray, patch: int = 30, step: int = 10, lam_l: float = 0.7,
          mu_factor: float = 5.0, h: float = 1.0, rho: float = 1.5, tol: float = 1e-7,
-         max_iter: int = 1000) -> np.ndarray:
+         max_iter: int = 1000, *, solver: Optional[Callable[..., np.ndarray]] = None
+         ) -> np.ndarray:
     """RIPT: non-negative target image (0-255 input; scale matters), mean reconstruction.
 
     Patch 30, step 10 (Dai grid), lam = lam_l / sqrt(min(n1, n2, n3)), mu0 = mu_factor *
     std(tensor), structure-tensor prior exp(h * mat2gray(l1 - l2)), reweighting eps 0.01.
+    ``solver``: a function with the signature of :func:`ript_solver` (the default; the
+    PyTorch path passes its own).
     """
     shape = image.shape
     rows, cols = patch_grid(shape, patch, step, "dai")
@@ -93,5 +97,5 @@ def ript(image: np.ndarray, patch: int = 30, step: int = 10, lam_l: float = 0.7,
     mu = mu_factor * float(np.std(f, ddof=1))
     if mu <= 0:
         return np.zeros(shape)
-    t = ript_solver(f, w_s, lam, mu, rho, tol, max_iter)
+    t = (solver or ript_solver)(f, w_s, lam, mu, rho, tol, max_iter)
     return reconstruct_mean(t, shape, rows, cols, order="col")

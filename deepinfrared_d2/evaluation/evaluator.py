@@ -26,7 +26,13 @@ from sirst.results import (
 
 from .box_ap import coco_box_ap
 from .ground_truth import NoCoGroundTruth, load_noco_ground_truth
-from .nocoap import NOCO_THRESHOLDS, centroid_pixels, centroids_from_boxes, evaluate_nocoap
+from .nocoap import (
+    NOCO_THRESHOLDS,
+    canonical_order,
+    centroid_pixels,
+    centroids_from_boxes,
+    evaluate_nocoap,
+)
 from .pd_fa import PD_FA_SCORE_THRESHOLD, pd_fa
 
 logger = logging.getLogger(__name__)
@@ -56,7 +62,9 @@ class NoCoEvaluator(DatasetEvaluator):
          "bbox": {"AP", "AP50", "AP75", "APs", "APm", "APl"}}   # box predictions only
 
     Images that received no prediction count as images without detections. In distributed
-    runs predictions are gathered on the main process, which alone returns results.
+    runs predictions are gathered on the main process, which alone returns results. Every
+    figure depends only on the set of detections of each image: they are put in the
+    canonical order of ``nocoap.canonical_order`` before anything is computed.
     """
 
     def __init__(self, dataset_name: str, score_threshold: float = PD_FA_SCORE_THRESHOLD,
@@ -162,7 +170,7 @@ class NoCoEvaluator(DatasetEvaluator):
         if not preds:
             logger.warning("NoCoEvaluator(%s): no prediction received", self.dataset_name)
         empty = {"scores": np.zeros(0, np.float32), "boxes": None, "points": None}
-        per_image = [preds.get(i, empty) for i in ids]
+        per_image = [self._canonical(preds.get(i, empty)) for i in ids]
         centroids = [self._centroids(p) for p in per_image]
         self._check_inside(centroids, per_image, ids, [(r["height"], r["width"]) for r in records])
         gt = self.ground_truth()
@@ -213,6 +221,11 @@ class NoCoEvaluator(DatasetEvaluator):
                     f"({float(c[k, 0])}, {float(c[k, 1])}) with score {float(c[k, 2])} is not a "
                     f"finite point inside the {w}x{h} image {ids[i]!r}; detections must "
                     "be in original-image pixels (float32)")
+    @classmethod
+    def _canonical(cls, p):
+        """One image's predictions in the canonical order (score, centroid, box)."""
+        order = canonical_order(cls._centroids(p), p["boxes"])
+        return {k: None if v is None else v[order] for k, v in p.items()}
 
     @staticmethod
     def _centroids(p) -> np.ndarray:

@@ -1,21 +1,28 @@
 """mNoCoAP: the normalized-contrast AP of SIRST-V2 (OSCAR spec 3), vectorised.
 
-Reproduces the reference protocol bit for bit, quirks included:
+Reproduces the reference protocol bit for bit, quirks included, wherever the reference's order
+is defined (no two detections with the same float32 score):
 
 - a detection is reduced to its centroid (float32) and score;
-- per image, detections are visited by descending score (numpy's default ``argsort`` of the
-  negated scores, as the reference); the centroid is rounded half-to-even to a pixel, clamped
-  only where it equals the image height/width;
+- per image, detections are visited by descending score; the centroid is rounded half-to-even
+  to a pixel, clamped only where it equals the image height/width;
 - it is a TP at threshold t iff the NoCo value there is ``> t`` (strict), the *first* GT box
   (annotation order) containing the unrounded centroid (inclusive on all sides) exists, and
   that GT is not covered yet; otherwise an FP (other containing GTs are not tried);
 - all detections of the dataset are pooled and sorted by score; AP is mmdet's "area" AP in
-  float32; NoCoAPxx are rounded to 3 decimals, mNoCoAP is the mean of the unrounded values.
+  float32; NoCoAPxx are the float32 APs (unrounded), mNoCoAP their mean.
+
+Equal scores: the reference sorts with NumPy's unstable ``argsort``, so the order of tied
+detections (and with it the AP) depends on the order of the input and on NumPy's sorting
+kernel. Here every order is canonical (:func:`canonical_order`): per image by descending
+score, then centroid row, then column (then box corners); across images by descending score,
+then dataset order, then that per-image order (stable sorts). The result therefore depends
+only on the set of detections of each image, never on the order in which they are given.
 """
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -60,6 +67,21 @@ def centroid_pixels(centroids: np.ndarray, heights, widths
     return rows, cols, bad
 
 
+def canonical_order(dets: np.ndarray, boxes: Optional[np.ndarray] = None) -> np.ndarray:
+    """Indices (m,) putting one image's detections in the metric's canonical order.
+
+    ``dets``: (m, 3) rows (cx, cy, score); ``boxes``: optional (m, 4) XYXY. Order: score
+    descending (as float32, the precision the metric compares), then cy, cx ascending, then
+    x1, y1, x2, y2 ascending; rows equal in all of these are interchangeable.
+    """
+    d = np.asarray(dets, dtype=np.float32).reshape(-1, 3)
+    keys = [d[:, 0], d[:, 1], -d[:, 2]]  # np.lexsort: the last key is the primary one
+    if boxes is not None:
+        b = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+        keys = [b[:, 3], b[:, 2], b[:, 1], b[:, 0]] + keys
+    return np.lexsort(keys)
+
+
 def area_average_precision(recall: np.ndarray, precision: np.ndarray) -> np.float32:
     """mmdet's ``average_precision(mode='area')`` for one class, in float32."""
     zero = np.zeros(1, dtype=recall.dtype)
@@ -76,7 +98,8 @@ def match_centroids(centroids: Sequence[np.ndarray], gt: NoCoGroundTruth,
 
     Args:
         centroids: one float32 (m_i, 3) array (cx, cy, score) per image of ``gt``, in
-            dataset order; coordinates in original-image pixels.
+            dataset order; coordinates in original-image pixels. Tied scores are visited in
+            the given order (stable sort); :func:`evaluate_nocoap` canonicalises it first.
     Returns:
         tp: float32 (T, N) with N = sum m_i, detections concatenated in dataset order (each
             image's detections in their given order); ``fp = 1 - tp``.
@@ -94,8 +117,9 @@ def match_centroids(centroids: Sequence[np.ndarray], gt: NoCoGroundTruth,
     cx, cy, scores = allc[:, 0], allc[:, 1], allc[:, 2]
     img = np.repeat(np.arange(len(dets)), counts)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    # Per-image visiting order: numpy's default argsort of the negated float32 scores.
-    visit = np.concatenate([s + np.argsort(-d[:, 2]) for s, d in zip(starts, dets) if len(d)])
+    # Per-image visiting order: descending float32 score, ties in the given order.
+    visit = np.concatenate([s + np.argsort(-d[:, 2], kind="stable")
+                            for s, d in zip(starts, dets) if len(d)])
 
     heights, widths = gt.shapes[img, 0], gt.shapes[img, 1]
     rows, cols, bad = centroid_pixels(allc, heights, widths)
@@ -128,11 +152,12 @@ def match_centroids(centroids: Sequence[np.ndarray], gt: NoCoGroundTruth,
 
 
 def nocoap_from_matches(tp: np.ndarray, scores: np.ndarray, num_gts: int) -> np.ndarray:
-    """Per-threshold AP (float32 (T,)) from TP flags (T, N) and scores (N,) (spec 3.3)."""
+    """Per-threshold AP (float32 (T,)) from TP flags (T, N) and scores (N,) (spec 3.3).
+    Detections are ranked by descending score, ties in the given order (stable sort)."""
     aps = np.zeros(tp.shape[0], dtype=np.float32)
     if num_gts == 0:
         return aps
-    order = np.argsort(-scores)
+    order = np.argsort(-np.asarray(scores, dtype=np.float32), kind="stable")
     for t in range(tp.shape[0]):
         tps = tp[t, order]
         tpc = np.cumsum(tps)
@@ -144,15 +169,18 @@ def nocoap_from_matches(tp: np.ndarray, scores: np.ndarray, num_gts: int) -> np.
 
 
 def nocoap_summary(aps: np.ndarray, thresholds: np.ndarray = NOCO_THRESHOLDS) -> Dict[str, float]:
-    """``NoCoAP10`` ... ``NoCoAP90`` (rounded to 3 decimals) then ``mNoCoAP`` (unrounded mean)."""
+    """``NoCoAP10`` ... ``NoCoAP90`` then ``mNoCoAP`` (their mean), all unrounded floats."""
     values = [float(a) for a in aps]
-    out = OrderedDict((threshold_key(t), round(v, 3)) for t, v in zip(thresholds, values))
+    out = OrderedDict((threshold_key(t), v) for t, v in zip(thresholds, values))
     out["mNoCoAP"] = sum(values) / len(values)
     return out
 
 
 def evaluate_nocoap(centroids: Sequence[np.ndarray], gt: NoCoGroundTruth,
                     thresholds: np.ndarray = NOCO_THRESHOLDS) -> Dict[str, float]:
-    """mNoCoAP and the per-threshold NoCoAPs of per-image centroids (see module docstring)."""
-    tp, scores = match_centroids(centroids, gt, thresholds)
+    """mNoCoAP and the per-threshold NoCoAPs of per-image centroids (see module docstring);
+    independent of the order of each image's detections."""
+    dets = [np.asarray(c, dtype=np.float32).reshape(-1, 3) for c in centroids]
+    dets = [d[canonical_order(d)] for d in dets]
+    tp, scores = match_centroids(dets, gt, thresholds)
     return nocoap_summary(nocoap_from_matches(tp, scores, gt.num_gts), thresholds)

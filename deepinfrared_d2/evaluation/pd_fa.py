@@ -2,7 +2,8 @@
 
 Object-level version of the community's Pd/Fa (BasicIRSTD's ``PD_FA`` after its January 2024
 fix matches each GT component to at most one predicted component whose centroid lies closer
-than 3 px): detections with ``score >= score_threshold`` are visited by descending score and
+than 3 px): detections with ``score >= score_threshold`` are visited by descending score
+(ties in the metric's canonical order, ``nocoap.canonical_order``) and
 each takes the nearest not-yet-matched GT whose centre is closer than ``distance`` pixels
 (strict). GT centre = box centre ((x1 + x2) / 2, (y1 + y2) / 2), the same convention as the
 detection centroids.
@@ -22,6 +23,7 @@ import numpy as np
 from scipy import ndimage
 
 from .ground_truth import NoCoGroundTruth
+from .nocoap import canonical_order
 
 PD_FA_SCORE_THRESHOLD = 0.5  # detections scoring at least this count for Pd/Fa
 
@@ -45,7 +47,7 @@ def pd_fa(centroids: Sequence[np.ndarray], gt: NoCoGroundTruth,
         centres = np.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2], axis=1)
         dist = np.hypot(c[:, None, 0] - centres[None, :, 0], c[:, None, 1] - centres[None, :, 1])
         free = np.ones(len(b), dtype=bool)
-        for k in np.argsort(-c[:, 2], kind="stable"):
+        for k in canonical_order(c):
             d = np.where(free, dist[k], np.inf)
             j = int(np.argmin(d))
             if d[j] < distance:
