@@ -267,5 +267,5 @@ def test_cpu_recipes_share_data_solver_and_backbone(name):
         assert cfg.INPUT[key] == base.INPUT[key]
     for key in ("STEM_CHANNELS", "BASE_CHANNELS", "DEPTH", "DEEP_STEM"):
         assert cfg.MODEL.FLEX_RESNET[key] == base.MODEL.FLEX_RESNET[key]
-    assert cfg.MODEL.BACKBONE.NAME == "build_flex_resnet_fpn_backbone"
-    assert cfg.MODEL.FLEX_FPN.OUT_CHANNELS == 64
+    assert cfg.MODEL.BACKBONE.NAME == base.MODEL.BACKBONE.NAME
+    assert cfg.MODEL.FLEX_FPN.OUT_CHANNELS == base.MODEL.FLEX_FPN.OUT_CHANNELS
