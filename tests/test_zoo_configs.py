@@ -269,3 +269,31 @@ def test_cpu_recipes_share_data_solver_and_backbone(name):
         assert cfg.MODEL.FLEX_RESNET[key] == base.MODEL.FLEX_RESNET[key]
     assert cfg.MODEL.BACKBONE.NAME == base.MODEL.BACKBONE.NAME
     assert cfg.MODEL.FLEX_FPN.OUT_CHANNELS == base.MODEL.FLEX_FPN.OUT_CHANNELS
+
+
+# The figures of projects/*/README.md (tools/benchmark_models.py --input-size 512 512)
+PARAMS = {"fcos_rfla_R50_FPN_kld_1x": 32_058_059, "faster_rcnn_R50_FPN_1x": 41_345_237,
+          "faster_rcnn_R50_FPN_1x_80cls": 41_750_112, "retinanet_R50_FPN_1x": 36_326_893,
+          "fcos_rfla_R18_FPN_cpu": 3_313_979, "faster_rcnn_R18_FPN_cpu": 3_888_581,
+          "retinanet_R18_FPN_cpu": 3_447_069}
+
+
+@pytest.mark.parametrize("name", PARAMS)
+def test_parameter_counts_of_the_readme(name):
+    model = build_model(zoo_cfg(name, tiny=False))
+    assert sum(p.numel() for p in model.parameters()) == PARAMS[name]
+
+
+def test_benchmark_tool_counts_fcos_forward_dense(capsys):
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location(
+        "benchmark_models", os.path.join(ROOT, "tools", "benchmark_models.py"))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    tool.main(["--config-file", os.path.join(FCOS_DIR, "fcos_rfla_R18_FPN_cpu.yaml"),
+               "--input-size", "512", "512", "--no-timing", "--json"])
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["params"] == PARAMS["fcos_rfla_R18_FPN_cpu"]
+    assert round(result["gflops"], 2) == 4.59  # backbone + FPN + head (forward_dense)
