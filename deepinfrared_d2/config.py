@@ -13,7 +13,7 @@ the tools (train_net, demo, benchmarks) build any project's model without naming
 from __future__ import annotations
 
 import importlib
-from typing import Callable, Dict, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 from detectron2.config import CfgNode as CN
@@ -99,10 +99,20 @@ def get_cfg(config_file: Optional[str] = None, opts: Sequence[str] = ()) -> CN:
     The model's adder is found by ``MODEL.META_ARCHITECTURE`` (from ``opts``, else the YAML
     and its ``_BASE_`` files) after importing the packages the YAML lists in ``IMPORTS``.
     Detectron2's own meta-architectures (GeneralizedRCNN, RetinaNet, ...) need no adder.
+    A bad file or override (unknown key, wrong type, unimportable package) raises
+    ``ValueError`` naming the config and the overrides.
     """
+    opts = list(opts)
+    try:
+        return _build_cfg(config_file, opts)
+    except (KeyError, AssertionError, TypeError, ImportError) as e:  # yacs' own errors
+        raise ValueError(f"config {config_file} {' '.join(opts)}: "
+                         f"{e.args[0] if e.args else e}") from None
+
+
+def _build_cfg(config_file: Optional[str], opts: List[str]) -> CN:
     cfg = d2_get_cfg()
     add_deepinfrared_config(cfg)
-    opts = list(opts)
     if config_file:
         raw = CN.load_yaml_with_base(config_file, allow_unsafe=True)
         _import_packages(raw.get("IMPORTS", []) or [], config_file)
@@ -112,8 +122,8 @@ def get_cfg(config_file: Optional[str] = None, opts: Sequence[str] = ()) -> CN:
     arch = dict(zip(opts[0::2], opts[1::2])).get("MODEL.META_ARCHITECTURE", arch)
     if arch not in META_ARCH_REGISTRY:
         raise ValueError(f"{config_file or 'config'}: MODEL.META_ARCHITECTURE {arch!r} is not "
-                       "registered; name the package that registers it in the config's IMPORTS "
-                       "(e.g. IMPORTS: [\"oscar\"])")
+                         "registered; name the package that registers it in the config's "
+                         "IMPORTS (e.g. IMPORTS: [\"oscar\"])")
     if arch in _CONFIG_ADDERS:
         _CONFIG_ADDERS[arch](cfg)
     if config_file:

@@ -213,11 +213,7 @@ def main(argv=None) -> int:
         if args.onnx:
             predict = onnx_predictor(args.onnx)
         else:
-            try:
-                cfg = setup_cfg(args, output=False)
-            except (KeyError, AssertionError, TypeError, ImportError) as e:  # yacs' own errors
-                raise ValueError(f"config {args.config_file} {' '.join(args.opts)}: "
-                                 f"{e.args[0] if e.args else e}") from None
+            cfg = setup_cfg(args, output=False)  # ValueError: a bad config or override
             predict = torch_predictor(cfg)
     except (FileNotFoundError, CheckpointError, ValueError) as e:  # ValueError: the config
         print(f"error: {e}", file=sys.stderr)

@@ -101,11 +101,7 @@ def main(argv=None) -> int:
 
     args.opts = [*args.opts, "MODEL.DEVICE", "cpu"]
     try:
-        try:
-            cfg = setup_cfg(args, output=False)
-        except (KeyError, AssertionError, TypeError, ImportError) as e:  # yacs' own errors
-            raise ValueError(f"config {args.config_file} {' '.join(args.opts)}: "
-                             f"{e.args[0] if e.args else e}") from None
+        cfg = setup_cfg(args, output=False)  # ValueError: a bad config or override
         weights = cfg.MODEL.WEIGHTS
         if not (weights and os.path.isfile(weights)):
             raise FileNotFoundError("export needs MODEL.WEIGHTS pointing at a trained checkpoint; "
