@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up (or reuse) the environment, then run the main job (tools/main.py) on its embedded
-# default: the classical Top-Hat baseline on SIRST-V2 test_full, evaluated with mNoCoAP, with a
-# printed table and a few pictures under output/main/. Extra arguments go to tools/main.py.
+# default: OSCAR's CPU recipe (shipped weights) beside Top-Hat, Max-Median and MPCM on SIRST-V2
+# test_full, one mNoCoAP table, a precision-recall plot and pictures under output/main/.
+# Extra arguments go to tools/main.py.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$root/scripts/bootstrap.sh"

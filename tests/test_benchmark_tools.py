@@ -1,5 +1,6 @@
 """tools/benchmark_train_step.py and benchmark_models.py's back-ends and breakdown run end to
 end on a tiny OSCAR (the figures themselves are for the tools to report, not for tests)."""
+import glob
 import importlib.util
 import json
 import os
@@ -54,3 +55,26 @@ def test_models_back_ends_and_breakdown(capsys, sirst_root):
             "head.refine_cls_convs", "head.coarse_cls_convs", "decoding (dense_detections)",
             "post-processing (cell_detections)"} <= set(parts)
     assert "capability" in result["cpu"]
+
+
+def test_zoo_table_has_a_row_per_cpu_recipe_with_its_shipped_run(capsys, sirst_root):
+    tool = load_tool("benchmark_zoo")
+    assert tool.main(["--runs", "1", "--image-size", "64", "80"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    rows = [line.split("|") for line in out if line.startswith("| ")][1:]
+    configs = sorted(glob.glob(os.path.join(ROOT, "projects/*/configs/*_cpu.yaml")))
+    assert len(rows) == len(configs) >= 5
+    shipped = 0
+    for row, config in zip(rows, configs):
+        name = os.path.splitext(os.path.basename(config))[0]
+        assert f"({name})" in row[1] and f"configs/{name}.yaml" in row[8]
+        assert float(row[3]) > 0 and float(row[4]) > 0  # GFLOPs, ms/image
+        folder = os.path.join(os.path.dirname(os.path.dirname(config)), "model_zoo", name)
+        if os.path.isdir(folder):
+            shipped += 1
+            with open(os.path.join(folder, "metrics.json")) as f:
+                last = [e for e in map(json.loads, f) if "noco/mNoCoAP" in e][-1]
+            assert row[5].strip() == f"{last['noco/mNoCoAP']:.4f}" and float(row[6]) > 0
+        else:
+            assert row[5].strip() == "not trained yet"
+    assert shipped >= 1 and out[-1].startswith("ms/image: this CPU, ")

@@ -44,8 +44,7 @@ import torch
 from tqdm import tqdm
 
 from deepinfrared_d2.data.mapper import NoCoDatasetMapper
-from deepinfrared_d2.engine import CheckpointError, SIRSTCheckpointer, SIRSTTrainer, setup_cfg
-from deepinfrared_d2.engine.trainer import with_test_precision
+from deepinfrared_d2.engine import CheckpointError, build_predictor, setup_cfg
 from deepinfrared_d2.evaluation.evaluator import instances_to_detections
 from deepinfrared_d2.utils.visualize import draw_sirst_picture
 from sirst.annotations import image_size
@@ -114,19 +113,6 @@ def read_lines(path: str) -> List[Dict]:
             if line.endswith("\n"):
                 out.append(json.loads(line))
     return out
-
-
-def build_predictor(cfg) -> torch.nn.Module:
-    """The config's model in eval mode with ``MODEL.WEIGHTS`` loaded (autocast-wrapped when
-    ``TEST.AMP.ENABLED`` resolves to a reduced precision on this device)."""
-    weights = cfg.MODEL.WEIGHTS
-    if not (weights and os.path.isfile(weights)):
-        raise FileNotFoundError("the demo needs MODEL.WEIGHTS pointing at a trained checkpoint; "
-                                f"got {weights!r}" + (" (no such file)" if weights else ""))
-    model = SIRSTTrainer.build_model(cfg)
-    SIRSTCheckpointer(model, require_all=True).load(weights)
-    model.eval()
-    return with_test_precision(cfg, model)
 
 
 def torch_predictor(cfg) -> Callable[[str, np.ndarray], Detections]:

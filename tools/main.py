@@ -1,54 +1,180 @@
 #!/usr/bin/env python3
-"""The main job: a classical detector on SIRST-V2, judged by the mNoCoAP evaluator.
+"""The main job: the benchmark in miniature, a trained detector beside classical methods.
 
-With no arguments it runs the white Top-Hat baseline (5x5, protocol P1) on every image of
-``sirst_v2_test_full`` at native resolution, evaluates the detections with ``NoCoEvaluator``
-(mNoCoAP, the nine NoCoAPs, Pd/Fa, box AP), prints the table and writes under ``output/main/``:
+With no arguments it evaluates, on every image of ``sirst_v2_test_full`` at native
+resolution, OSCAR's CPU recipe (its weights ship in ``projects/OSCAR/model_zoo/``, float16)
+and three fast classical methods (Top-Hat, Max-Median, MPCM; protocol P1), all judged by the
+same ``NoCoEvaluator``, prints one comparison table and writes under ``output/main/``:
 
-    <method>/results.json   the detections (results-file format of tools/eval_detections.py)
-    <method>/run.json       parameters, timings and the metrics
-    metrics.json            the metrics table as JSON
-    pictures/<id>.png       a few images with GT boxes, NoCo map and the detections (red)
+    <method>/results.json   each method's detections (tools/eval_detections.py reads them);
+    <method>/run.json       parameters, timings, what the run was keyed on (the detector's
+                            folder is named after its config)
+    metrics.json            every method's metrics, unrounded
+    pr_curves.png           precision-recall at NoCo threshold 0.5 per method, and the
+                            detector's curve at every threshold 0.1 ... 0.9
+    pictures/<method>/<id>.png   a few images: GT boxes (green), NoCo map, detections (red)
 
-Re-running resumes: finished images are not recomputed. Example::
+A second run reuses every method's detections (classical runs resume per image; the detector's
+are kept while its config, weights and dataset are unchanged) and only re-evaluates. Example::
 
-    python tools/main.py --method mpcm --dataset sirst_v2_test_v1 --workers 2
+    python tools/main.py --methods tophat wldm --dataset sirst_v2_test_v1 --no-detector
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import sys
 import time
+from typing import Dict, List, Optional, Tuple
 
 import cv2
+import numpy as np
+from tabulate import tabulate
 
 import baselines
 import deepinfrared_d2  # noqa: F401  (registers sirst_v2_*)
 from baselines.devices import CHOICES as DEVICE_CHOICES
 from baselines.devices import DeviceError
 from baselines.runner import OutputInUse, run_method
-from deepinfrared_d2.evaluation import evaluate_records, format_metrics_table
+from deepinfrared_d2.engine import CheckpointError
+from deepinfrared_d2.evaluation import NoCoEvaluator
+from deepinfrared_d2.evaluation.ground_truth import fingerprint
+from deepinfrared_d2.evaluation.nocoap import NOCO_THRESHOLDS
+from deepinfrared_d2.evaluation.pd_fa import PD_FA_SCORE_THRESHOLD
 from deepinfrared_d2.utils.visualize import render_record
 from sirst.cli import EXIT_USAGE, ArgumentParser, count_or_zero, output_dir, workers
 from sirst.dataset import load_dataset
 from sirst.image_io import DatasetFileError
-from sirst.results import ResultsFileError, group_records, write_json_atomic
+from sirst.results import (
+    ResultsFileError,
+    group_records,
+    load_results_file,
+    write_json_atomic,
+    write_results_file,
+)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DETECTOR_CONFIG = os.path.join(ROOT, "projects/OSCAR/configs/oscar_R18_FPN_P2_cpu.yaml")
+DETECTOR_WEIGHTS = os.path.join(ROOT, "projects/OSCAR/model_zoo/oscar_R18_FPN_P2_cpu/"
+                                "model_final_fp16.pth")
+CLASSICAL = ("tophat", "maxmedian", "mpcm")  # the fastest methods (baselines/README.md)
+PR_THRESHOLD = 0.5  # the NoCo threshold of the per-method precision-recall curves
 
 
 def parse_args(argv=None):
     ap = ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--method", default="tophat", choices=baselines.list_methods())
+    ap.add_argument("--methods", nargs="*", default=list(CLASSICAL),
+                    choices=baselines.list_methods(), metavar="METHOD",
+                    help=f"classical methods (default: {' '.join(CLASSICAL)}; "
+                    "`python -m baselines list` names them all)")
+    ap.add_argument("--detector-config", default=DETECTOR_CONFIG,
+                    help="config of the trained detector (default: OSCAR's CPU recipe)")
+    ap.add_argument("--detector-weights", default=DETECTOR_WEIGHTS,
+                    help="its weights (default: the CPU recipe's, shipped in float16)")
+    ap.add_argument("--no-detector", action="store_true", help="classical methods only")
     ap.add_argument("--dataset", default="sirst_v2_test_full")
     ap.add_argument("--output", default="output/main", type=output_dir)
-    ap.add_argument("--workers", type=workers, default=1,
-                    help="worker processes (default 1; 0 = all cores; capped at the core count)")
+    ap.add_argument("--workers", type=workers, default=0,
+                    help="worker processes of the classical methods (default 0 = all cores)")
     ap.add_argument("--device", default="auto", choices=DEVICE_CHOICES,
-                    help="where IPI, NIPPS, RIPT, PSTNN run (default auto: cuda when available, "
-                    "else NumPy on the CPU); other methods always run NumPy")
-    ap.add_argument("--pictures", type=count_or_zero, default=6,
-                    help="pictures to draw: two thirds with targets, the rest backgrounds "
+                    help="where IPI, NIPPS, RIPT, PSTNN run (default auto: cuda when available)")
+    ap.add_argument("--pictures", type=count_or_zero, default=4,
+                    help="pictures per method: two thirds with targets, the rest backgrounds "
                     "(0: none)")
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    if not args.methods and args.no_detector:
+        ap.error("nothing to run: give --methods or drop --no-detector")
+    if not args.no_detector:
+        for flag, path in (("--detector-config", args.detector_config),
+                           ("--detector-weights", args.detector_weights)):
+            if not os.path.isfile(path):
+                ap.error(f"{flag} {path}: no such file")
+    return args
+
+
+def file_sha1(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha1(f.read()).hexdigest()
+
+
+def run_detector(config_file: str, weights: str, dataset: str, run_dir: str
+                 ) -> Tuple[List[Dict], Dict]:
+    """The detector's results records on ``dataset`` and its run summary; reused from
+    ``run_dir`` when config, weights and dataset files are those of the stored run."""
+    from deepinfrared_d2.config import get_cfg
+    from deepinfrared_d2.engine import build_predictor, predict_dataset
+    from deepinfrared_d2.engine.precision import describe_cpu
+
+    cfg = get_cfg(config_file, ["MODEL.WEIGHTS", weights, "MODEL.DEVICE", "cpu"])
+    cfg.freeze()
+    key = {"config": hashlib.sha1(cfg.dump().encode()).hexdigest(),
+           "weights_sha1": file_sha1(weights), "dataset": dataset,
+           "dataset_files": fingerprint(load_dataset(dataset))}
+    run_file, results_file = (os.path.join(run_dir, f) for f in ("run.json", "results.json"))
+    if os.path.isfile(run_file) and os.path.isfile(results_file):
+        with open(run_file) as f:
+            summary = json.load(f)
+        if summary.get("key") == key:
+            print(f"[main] reusing {results_file}", flush=True)
+            return load_results_file(results_file), summary
+    model = build_predictor(cfg)
+    records, seconds = predict_dataset(cfg, model, dataset)
+    summary = {"key": key,
+               "config_file": config_file, "weights": weights, "n_images": len(seconds),
+               "seconds_per_image_median": float(np.median(seconds)),
+               "seconds_total": float(seconds.sum()), "cpu": describe_cpu()}
+    write_results_file(results_file, records, [str(r["image_id"]) for r in load_dataset(dataset)])
+    write_json_atomic(run_file, summary, indent=2)
+    return records, summary
+
+
+def evaluate(dataset: str, records: List[Dict], source: str):
+    """(metrics, (recall, precision) float32 (9, N)) of results records."""
+    ev = NoCoEvaluator(dataset, distributed=False, box_ap=False)
+    ev.add_records(records, source)
+    return ev.evaluate(), ev.precision_recall()
+
+
+def comparison_table(rows: Dict[str, Dict]) -> str:
+    """One row per method: mNoCoAP, NoCoAP50, Pd, Fa/image, ms/image (median)."""
+    table = [(m, r["noco"]["mNoCoAP"], r["noco"]["NoCoAP50"], r["irstd"]["Pd"],
+              r["irstd"]["Fa_per_image"], 1000 * r["seconds_per_image_median"])
+             for m, r in rows.items()]
+    return tabulate(table, headers=["method", "mNoCoAP", "NoCoAP50", "Pd", "Fa/image",
+                                    "ms/image"],
+                    tablefmt="pipe", floatfmt=(".4f", ".4f", ".4f", ".3f", ".3f", ".1f"))
+
+
+def plot_pr_curves(curves: Dict[str, Tuple[np.ndarray, np.ndarray]], detector: Optional[str],
+                   path: str) -> None:
+    """PNG: per method at NoCo threshold 0.5 (left); the detector at every threshold (right)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t50 = int(np.argmin(np.abs(NOCO_THRESHOLDS - PR_THRESHOLD)))
+    panels = 2 if detector else 1
+    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 5), squeeze=False)
+    ax = axes[0, 0]
+    for name, (recall, precision) in curves.items():
+        ax.plot(recall[t50], precision[t50], label=name)
+    ax.set_title(f"NoCo threshold {PR_THRESHOLD}")
+    if detector:
+        ax = axes[0, 1]
+        recall, precision = curves[detector]
+        colours = plt.cm.viridis(np.linspace(0, 1, len(NOCO_THRESHOLDS)))
+        for t, (thr, c) in enumerate(zip(NOCO_THRESHOLDS, colours)):
+            ax.plot(recall[t], precision[t], color=c, label=f"{thr:.1f}")
+        ax.set_title(f"{detector}, every NoCo threshold")
+    for ax in axes[0]:
+        ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02))
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower left", fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def pick_pictures(records, n: int):
@@ -62,32 +188,50 @@ def pick_pictures(records, n: int):
 def main(argv=None) -> int:
     args = parse_args(argv)
     t0 = time.time()
-    run_dir = os.path.join(args.output, args.method)
+    rows: Dict[str, Dict] = {}
+    curves: Dict[str, Tuple[np.ndarray, np.ndarray]] = {}
+    detections: Dict[str, List[Dict]] = {}
+    detector = None
     try:
         records = load_dataset(args.dataset)
-        print(f"[main] {args.method} on {args.dataset} ({len(records)} images, "
-              f"{sum(not r['annotations'] for r in records)} without target)", flush=True)
-        detections, summary = run_method(args.method, args.dataset, run_dir,
-                                         workers=args.workers, device=args.device)
-        metrics = evaluate_records(args.dataset, detections)
-    except (DatasetFileError, ResultsFileError, OutputInUse, DeviceError, KeyError) as e:
+        print(f"[main] {args.dataset}: {len(records)} images, "
+              f"{sum(not r['annotations'] for r in records)} without target", flush=True)
+        if not args.no_detector:
+            detector = os.path.splitext(os.path.basename(args.detector_config))[0]
+            dets, summary = run_detector(args.detector_config, args.detector_weights,
+                                         args.dataset, os.path.join(args.output, detector))
+            detections[detector] = dets
+            rows[detector] = {"seconds_per_image_median": summary["seconds_per_image_median"]}
+        for method in args.methods:
+            print(f"[main] {method} (protocol P1)", flush=True)
+            dets, summary = run_method(method, args.dataset, os.path.join(args.output, method),
+                                       workers=args.workers, device=args.device)
+            detections[method] = dets
+            rows[method] = {"seconds_per_image_median": summary["seconds_per_image_median"]}
+        for name, dets in detections.items():
+            metrics, curves[name] = evaluate(args.dataset, dets, f"{name} results")
+            rows[name].update(metrics)
+    except (DatasetFileError, ResultsFileError, OutputInUse, DeviceError, CheckpointError,
+            ValueError, KeyError) as e:  # ValueError: a bad detector config
         print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
         return EXIT_USAGE
-    print(format_metrics_table(metrics))
-    print(f"[main] {summary['seconds_per_image_median']:.3f} s/image (median), "
-          f"{len(detections)} detections, protocol {summary['protocol']}, "
-          f"device {summary['device']}")
+    print(comparison_table(rows))
+    print(f"Pd / Fa count detections scoring >= {PD_FA_SCORE_THRESHOLD}; ms/image: median "
+          "time of the method (detector: the model's forward, pre-processing excluded)")
     write_json_atomic(os.path.join(args.output, "metrics.json"),
-                      {"method": args.method, "dataset": args.dataset, **metrics}, indent=2)
+                      {"dataset": args.dataset, "methods": rows}, indent=2)
+    plot = os.path.join(args.output, "pr_curves.png")
+    plot_pr_curves(curves, detector, plot)
 
-    pic_dir = os.path.join(args.output, "pictures")
-    os.makedirs(pic_dir, exist_ok=True)
-    by_image = group_records(detections)
-    for r in pick_pictures(records, args.pictures):
-        pic = render_record(r, by_image.get(r["image_id"]), top_k=5)
-        cv2.imwrite(os.path.join(pic_dir, f"{r['image_id']}.png"), pic)
-    print(f"[main] metrics: {os.path.join(args.output, 'metrics.json')}; pictures: {pic_dir}; "
-          f"{time.time() - t0:.0f} s")
+    for name, dets in detections.items():
+        pic_dir = os.path.join(args.output, "pictures", name)
+        os.makedirs(pic_dir, exist_ok=True)
+        by_image = group_records(dets)
+        for r in pick_pictures(records, args.pictures):
+            pic = render_record(r, by_image.get(r["image_id"]), top_k=5)
+            cv2.imwrite(os.path.join(pic_dir, f"{r['image_id']}.png"), pic)
+    print(f"[main] {os.path.join(args.output, 'metrics.json')}, {plot}, "
+          f"{os.path.join(args.output, 'pictures')}/; {time.time() - t0:.0f} s")
     return 0
 
 

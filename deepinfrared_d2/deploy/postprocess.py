@@ -63,7 +63,8 @@ def cell_detections(boxes: np.ndarray, select_prob: np.ndarray, score_factor: np
         nms_thresh: IoU above which a lower-scored box of the same class is suppressed.
         max_per_image: detections kept after NMS.
     Returns:
-        boxes (n, 4) float32, scores (n,) float32, classes (n,) int64, by decreasing score.
+        boxes (n, 4) float32 XYXY with x1 <= x2, y1 <= y2, scores (n,) float32, classes (n,)
+        int64, by decreasing score.
     """
     num_classes = select_prob.shape[0]
     prob = np.asarray(select_prob, dtype=np.float32).transpose(1, 2, 0).reshape(-1)
@@ -83,4 +84,9 @@ def cell_detections(boxes: np.ndarray, select_prob: np.ndarray, score_factor: np
             for idx in (np.flatnonzero(classes == c) for c in np.unique(classes))]
     kept = np.concatenate(kept) if kept else np.zeros(0, dtype=np.int64)
     kept = kept[np.argsort(-scores[kept], kind="stable")][:max_per_image]
-    return flat[kept], scores[kept], classes[kept].astype(np.int64)
+    # An offset can invert a box (x2 < x1), as in the reference; NMS above uses it as given,
+    # the output has sorted corners (same centre, so the same NoCo match; a valid XYWH box).
+    out = flat[kept]
+    out = np.concatenate([np.minimum(out[:, :2], out[:, 2:]), np.maximum(out[:, :2], out[:, 2:])],
+                         axis=1)
+    return out, scores[kept], classes[kept].astype(np.int64)

@@ -32,6 +32,7 @@ from .nocoap import (
     centroid_pixels,
     centroids_from_boxes,
     evaluate_nocoap,
+    nocoap_precision_recall,
 )
 from .pd_fa import PD_FA_SCORE_THRESHOLD, pd_fa
 
@@ -169,10 +170,7 @@ class NoCoEvaluator(DatasetEvaluator):
         self._check_image_ids(preds, set(ids))
         if not preds:
             logger.warning("NoCoEvaluator(%s): no prediction received", self.dataset_name)
-        empty = {"scores": np.zeros(0, np.float32), "boxes": None, "points": None}
-        per_image = [self._canonical(preds.get(i, empty)) for i in ids]
-        centroids = [self._centroids(p) for p in per_image]
-        self._check_inside(centroids, per_image, ids, [(r["height"], r["width"]) for r in records])
+        per_image, centroids = self._per_image(preds, records)
         gt = self.ground_truth()
         metrics = OrderedDict()
         metrics["noco"] = evaluate_nocoap(centroids, gt, NOCO_THRESHOLDS)
@@ -185,6 +183,22 @@ class NoCoEvaluator(DatasetEvaluator):
         if self.output_dir:
             self._save(metrics, gt, per_image)
         return metrics
+
+    def precision_recall(self) -> "tuple[np.ndarray, np.ndarray]":
+        """The NoCo precision-recall curves of the predictions added so far (this process):
+        recall and precision, float32 (9, N), one row per NoCo threshold 0.1 ... 0.9."""
+        _, centroids = self._per_image(self._predictions, self._dataset_records())
+        return nocoap_precision_recall(centroids, self.ground_truth(), NOCO_THRESHOLDS)
+
+    def _per_image(self, preds, records):
+        """Per dataset image, in dataset order: the canonical predictions and their centroids
+        (float32 (m, 3) x, y, score), each checked to lie inside its image."""
+        ids = [str(r["image_id"]) for r in records]
+        empty = {"scores": np.zeros(0, np.float32), "boxes": None, "points": None}
+        per_image = [self._canonical(preds.get(i, empty)) for i in ids]
+        centroids = [self._centroids(p) for p in per_image]
+        self._check_inside(centroids, per_image, ids, [(r["height"], r["width"]) for r in records])
+        return per_image, centroids
 
     def _where(self, image_id: str, p, k: int) -> str:
         """Name detection ``k`` of an image: its results-file record when known."""

@@ -151,20 +151,27 @@ def match_centroids(centroids: Sequence[np.ndarray], gt: NoCoGroundTruth,
     return tp, scores
 
 
+def precision_recall(tp: np.ndarray, scores: np.ndarray, num_gts: int
+                     ) -> Tuple[np.ndarray, np.ndarray]:
+    """Recall and precision (float32 (T, N)) down the detections ranked by descending score
+    (ties in the given order, stable sort), from TP flags (T, N) and scores (N,)."""
+    order = np.argsort(-np.asarray(scores, dtype=np.float32), kind="stable")
+    tps = tp[:, order]
+    tpc = np.cumsum(tps, axis=1)
+    fpc = np.cumsum(np.float32(1) - tps, axis=1)
+    recall = tpc / np.maximum(num_gts, _EPS)
+    precision = tpc / np.maximum(tpc + fpc, _EPS)
+    return recall, precision
+
+
 def nocoap_from_matches(tp: np.ndarray, scores: np.ndarray, num_gts: int) -> np.ndarray:
-    """Per-threshold AP (float32 (T,)) from TP flags (T, N) and scores (N,) (spec 3.3).
-    Detections are ranked by descending score, ties in the given order (stable sort)."""
+    """Per-threshold AP (float32 (T,)) from TP flags (T, N) and scores (N,) (spec 3.3)."""
     aps = np.zeros(tp.shape[0], dtype=np.float32)
     if num_gts == 0:
         return aps
-    order = np.argsort(-np.asarray(scores, dtype=np.float32), kind="stable")
+    recall, precision = precision_recall(tp, scores, num_gts)
     for t in range(tp.shape[0]):
-        tps = tp[t, order]
-        tpc = np.cumsum(tps)
-        fpc = np.cumsum(np.float32(1) - tps)
-        recall = tpc / np.maximum(num_gts, _EPS)
-        precision = tpc / np.maximum(tpc + fpc, _EPS)
-        aps[t] = area_average_precision(recall, precision)
+        aps[t] = area_average_precision(recall[t], precision[t])
     return aps
 
 
@@ -176,11 +183,24 @@ def nocoap_summary(aps: np.ndarray, thresholds: np.ndarray = NOCO_THRESHOLDS) ->
     return out
 
 
+def _canonical_matches(centroids: Sequence[np.ndarray], gt: NoCoGroundTruth,
+                       thresholds: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    dets = [np.asarray(c, dtype=np.float32).reshape(-1, 3) for c in centroids]
+    return match_centroids([d[canonical_order(d)] for d in dets], gt, thresholds)
+
+
 def evaluate_nocoap(centroids: Sequence[np.ndarray], gt: NoCoGroundTruth,
                     thresholds: np.ndarray = NOCO_THRESHOLDS) -> Dict[str, float]:
     """mNoCoAP and the per-threshold NoCoAPs of per-image centroids (see module docstring);
     independent of the order of each image's detections."""
-    dets = [np.asarray(c, dtype=np.float32).reshape(-1, 3) for c in centroids]
-    dets = [d[canonical_order(d)] for d in dets]
-    tp, scores = match_centroids(dets, gt, thresholds)
+    tp, scores = _canonical_matches(centroids, gt, thresholds)
     return nocoap_summary(nocoap_from_matches(tp, scores, gt.num_gts), thresholds)
+
+
+def nocoap_precision_recall(centroids: Sequence[np.ndarray], gt: NoCoGroundTruth,
+                            thresholds: np.ndarray = NOCO_THRESHOLDS
+                            ) -> Tuple[np.ndarray, np.ndarray]:
+    """The precision-recall curves behind :func:`evaluate_nocoap`: recall and precision,
+    float32 (T, N), one row per threshold, N = all detections ranked by score."""
+    tp, scores = _canonical_matches(centroids, gt, thresholds)
+    return precision_recall(tp, scores, gt.num_gts)

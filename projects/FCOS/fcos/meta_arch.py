@@ -2,7 +2,7 @@
 vanilla FCOS assignment (OSCAR spec 5.2, 6.3, 7.5, 8.2)."""
 from __future__ import annotations
 
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -219,37 +219,55 @@ class FCOS(nn.Module):
                 "loss_centerness": self.centerness_weight * loss_centerness}
 
     # ------------------------------------------------------------------ inference
+    def image_candidates(self, outputs: FCOSHeadOutputs, i: int
+                         ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Image ``i``'s candidates (spec 7.5): per level the ``TEST_NMS_PRE`` best points by
+        p * c (all of a smaller level), boxes point +- distances, as a (., 1, N) grid of cells
+        for ``cell_detections``: boxes (4, 1, N) in padded-input pixels, probabilities
+        (K, 1, N) and centerness (K, 1, N), float32 even when the network ran under autocast."""
+        boxes, probs, ctrs = [], [], []
+        for level, (pts, stride) in enumerate(zip(self.level_points(outputs), self.strides)):
+            prob = outputs.cls_logits[level][i].float().sigmoid().flatten(1).t()  # (P, K)
+            ctr = outputs.centerness[level][i].float().sigmoid().flatten()
+            dists = outputs.bbox_dists[level][i].float().flatten(1).t()
+            if self.head.norm_on_bbox:
+                dists = dists * stride
+            if torch.jit.is_tracing():  # ONNX export: P is only known at run time
+                k = torch.clamp(torch._shape_as_tensor(prob)[0], max=self.test_nms_pre)
+            else:
+                k = min(prob.shape[0], self.test_nms_pre)
+            top = (prob * ctr[:, None]).max(dim=1).values.topk(k).indices  # best first
+            prob, ctr, dists, pts = prob[top], ctr[top], dists[top], pts[top]
+            boxes.append(decode_distances(pts, dists))
+            probs.append(prob)
+            ctrs.append(ctr)
+        prob = torch.cat(probs).t()[:, None]
+        return (torch.cat(boxes).t()[:, None], prob,
+                torch.cat(ctrs)[None, None].expand(prob.shape))
+
+    def export_forward(self, images: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """Dense part + candidates of one normalised, padded image (1, 3, H, W): what ONNX
+        export keeps in the graph (``deepinfrared_d2.deploy.onnx_export``); (1, ., 1, N)."""
+        return tuple(t[None] for t in self.image_candidates(self.forward_dense(images), 0))
+
+    def postprocess_params(self) -> Dict[str, float]:
+        """Keyword arguments of ``cell_detections`` besides the arrays and sizes: the
+        candidates are already cut per level, so ``nms_pre`` keeps them all."""
+        return {"score_thresh": self.test_score_thresh,
+                "nms_pre": self.test_nms_pre * len(self.strides),
+                "nms_thresh": self.test_nms_thresh, "max_per_image": self.test_max_per_image}
+
     def inference(self, outputs: FCOSHeadOutputs, images: ImageList,
                   batched_inputs: List[Dict]) -> List[Dict[str, Instances]]:
-        """Per image (spec 7.5): per level the ``TEST_NMS_PRE`` best points by p * c, boxes
-        point +- distances; then, in the NumPy post-processor OSCAR shares
-        (``cell_detections``): p > ``TEST_SCORE_THRESH``, score p * c, clip, rescale, NMS.
-        Decoding runs in float32 even when the network ran under autocast."""
-        points = self.level_points(outputs)
+        """Per image: ``image_candidates``, then the NumPy post-processor OSCAR and exported
+        models share (``cell_detections``): p > ``TEST_SCORE_THRESH``, score p * c, clip,
+        rescale, NMS."""
         results = []
         for i, (inputs, image_size) in enumerate(zip(batched_inputs, images.image_sizes)):
-            boxes, probs, ctrs = [], [], []
-            for level, (pts, stride) in enumerate(zip(points, self.strides)):
-                prob = outputs.cls_logits[level][i].float().sigmoid().flatten(1).t()  # (P, K)
-                ctr = outputs.centerness[level][i].float().sigmoid().flatten()
-                dists = outputs.bbox_dists[level][i].float().flatten(1).t()
-                if self.head.norm_on_bbox:
-                    dists = dists * stride
-                if prob.shape[0] > self.test_nms_pre:
-                    top = (prob * ctr[:, None]).max(dim=1).values.topk(self.test_nms_pre).indices
-                    prob, ctr, dists, pts = prob[top], ctr[top], dists[top], pts[top]
-                boxes.append(decode_distances(pts, dists))
-                probs.append(prob)
-                ctrs.append(ctr)
-            # the candidates as a (., 1, N) grid of cells for cell_detections
-            box = torch.cat(boxes).t()[:, None].cpu().numpy()
-            prob = torch.cat(probs).t()[:, None].cpu().numpy()
-            factor = torch.cat(ctrs)[None, None].expand(prob.shape).cpu().numpy()
+            cells = [t.cpu().numpy() for t in self.image_candidates(outputs, i)]
             original = (inputs.get("height", image_size[0]), inputs.get("width", image_size[1]))
-            found = cell_detections(box, prob, factor, image_size=tuple(image_size),
-                                    original_size=original, score_thresh=self.test_score_thresh,
-                                    nms_pre=box.shape[-1], nms_thresh=self.test_nms_thresh,
-                                    max_per_image=self.test_max_per_image)
+            found = cell_detections(*cells, image_size=tuple(image_size),
+                                    original_size=original, **self.postprocess_params())
             results.append({"instances": detections_to_instances(*found, original_size=original,
                                                                  device=self.device)})
         return results

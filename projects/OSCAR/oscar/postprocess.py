@@ -47,8 +47,8 @@ def oscar_detections(refine_logits: torch.Tensor, refine_deltas: torch.Tensor,
     Returns:
         ``Instances(image_size=original_size)`` with ``pred_boxes`` (Boxes, XYXY_ABS, original
         pixels), ``scores`` (float32 in [0, 1], the fused score p_r * p_c * p_noco) and
-        ``pred_classes``, sorted by decreasing score. As in the reference, boxes are only
-        clipped: an (untrained) offset can give x2 < x1; the metric uses box centres.
+        ``pred_classes``, sorted by decreasing score. As in the reference, an offset can give
+        x2 < x1 and NMS uses such boxes as given; the output boxes have sorted corners.
     """
     cells = dense_cells(refine_logits[None], refine_deltas[None], noco_logits[None],
                         coarse_logits_up[None], anchors[None], refine_stride)
