@@ -36,7 +36,7 @@ import baselines
 import deepinfrared_d2  # noqa: F401  (registers sirst_v2_*)
 from baselines.devices import CHOICES as DEVICE_CHOICES
 from baselines.devices import DeviceError
-from baselines.runner import OutputInUse, run_method
+from baselines.runner import OutputInUse, image_fingerprint, run_method
 from deepinfrared_d2.engine import CheckpointError
 from deepinfrared_d2.evaluation import NoCoEvaluator
 from deepinfrared_d2.evaluation.ground_truth import fingerprint
@@ -93,15 +93,11 @@ def parse_args(argv=None):
     return args
 
 
-def file_sha1(path: str) -> str:
-    with open(path, "rb") as f:
-        return hashlib.sha1(f.read()).hexdigest()
-
-
-def run_detector(config_file: str, weights: str, dataset: str, run_dir: str
-                 ) -> Tuple[List[Dict], Dict]:
-    """The detector's results records on ``dataset`` and its run summary; reused from
-    ``run_dir`` when config, weights and dataset files are those of the stored run."""
+def run_detector(config_file: str, weights: str, dataset: str, records: List[Dict],
+                 run_dir: str) -> Tuple[List[Dict], Dict]:
+    """The detector's results records on ``dataset`` (its dataset ``records``) and its run
+    summary; reused from ``run_dir`` when config, weights and dataset files are those of the
+    stored run."""
     from deepinfrared_d2.config import get_cfg
     from deepinfrared_d2.engine import build_predictor, predict_dataset
     from deepinfrared_d2.engine.precision import describe_cpu
@@ -109,8 +105,8 @@ def run_detector(config_file: str, weights: str, dataset: str, run_dir: str
     cfg = get_cfg(config_file, ["MODEL.WEIGHTS", weights, "MODEL.DEVICE", "cpu"])
     cfg.freeze()
     key = {"config": hashlib.sha1(cfg.dump().encode()).hexdigest(),
-           "weights_sha1": file_sha1(weights), "dataset": dataset,
-           "dataset_files": fingerprint(load_dataset(dataset))}
+           "weights_sha1": image_fingerprint(weights), "dataset": dataset,
+           "dataset_files": fingerprint(records)}
     run_file, results_file = (os.path.join(run_dir, f) for f in ("run.json", "results.json"))
     if os.path.isfile(run_file) and os.path.isfile(results_file):
         with open(run_file) as f:
@@ -119,14 +115,14 @@ def run_detector(config_file: str, weights: str, dataset: str, run_dir: str
             print(f"[main] reusing {results_file}", flush=True)
             return load_results_file(results_file), summary
     model = build_predictor(cfg)
-    records, seconds = predict_dataset(cfg, model, dataset)
+    found, seconds = predict_dataset(cfg, model, dataset)
     summary = {"key": key,
                "config_file": config_file, "weights": weights, "n_images": len(seconds),
                "seconds_per_image_median": float(np.median(seconds)),
                "seconds_total": float(seconds.sum()), "cpu": describe_cpu()}
-    write_results_file(results_file, records, [str(r["image_id"]) for r in load_dataset(dataset)])
+    write_results_file(results_file, found, [str(r["image_id"]) for r in records])
     write_json_atomic(run_file, summary, indent=2)
-    return records, summary
+    return found, summary
 
 
 def evaluate(dataset: str, records: List[Dict], source: str):
@@ -199,7 +195,8 @@ def main(argv=None) -> int:
         if not args.no_detector:
             detector = os.path.splitext(os.path.basename(args.detector_config))[0]
             dets, summary = run_detector(args.detector_config, args.detector_weights,
-                                         args.dataset, os.path.join(args.output, detector))
+                                         args.dataset, records,
+                                         os.path.join(args.output, detector))
             detections[detector] = dets
             rows[detector] = {"seconds_per_image_median": summary["seconds_per_image_median"]}
         for method in args.methods:
