@@ -39,7 +39,7 @@ from deepinfrared_d2.data.mapper import NoCoDatasetMapper
 from deepinfrared_d2.deploy.compare import matched_differences
 from deepinfrared_d2.deploy.onnx_export import ExportGraph, export_onnx
 from deepinfrared_d2.deploy.onnx_runtime import OnnxDetector
-from deepinfrared_d2.engine import CheckpointError, SIRSTCheckpointer, SIRSTTrainer, setup_cfg
+from deepinfrared_d2.engine import CheckpointError, load_trained_model, setup_cfg
 from deepinfrared_d2.evaluation import evaluate_records
 from deepinfrared_d2.evaluation.evaluator import instances_to_detections
 from sirst.cli import ArgumentParser, count, input_file, output_file
@@ -102,19 +102,13 @@ def main(argv=None) -> int:
     args.opts = [*args.opts, "MODEL.DEVICE", "cpu"]
     try:
         cfg = setup_cfg(args, output=False)  # ValueError: a bad config or override
-        weights = cfg.MODEL.WEIGHTS
-        if not (weights and os.path.isfile(weights)):
-            raise FileNotFoundError("export needs MODEL.WEIGHTS pointing at a trained checkpoint; "
-                                    f"got {weights!r}" + (" (no such file)" if weights else ""))
         images = [read_image_bgr(p) for p in args.check]
         if args.check_dataset:
             load_dataset(args.check_dataset)  # checked before the export, not after it
-        model = SIRSTTrainer.build_model(cfg)
-        SIRSTCheckpointer(model, require_all=True).load(weights)
+        model = load_trained_model(cfg)  # float32: the export is never autocast
     except (FileNotFoundError, DatasetFileError, CheckpointError, ValueError, KeyError) as e:
         print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
         return 2
-    model.eval()
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     export_onnx(cfg, model, args.output, tuple(args.sample_size))
     print(f"wrote {args.output} ({os.path.getsize(args.output) / 1e6:.1f} MB)")

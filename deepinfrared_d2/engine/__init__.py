@@ -4,7 +4,7 @@ from .checkpoint import CheckpointError, SIRSTCheckpointer, load_checkpoint_file
 from .defaults import setup_cfg
 from .launch import launch
 from .optimizer import build_optimizer
-from .predictor import build_predictor, predict_dataset
+from .predictor import build_predictor, load_trained_model, predict_dataset
 from .schedule import EpochPolyWarmupScheduler, MultiStepWarmupScheduler, build_lr_scheduler
 from .trainer import SIRSTTrainer, TrainingDiverged
 
@@ -14,6 +14,7 @@ __all__ = [
     "load_checkpoint_file",
     "launch",
     "build_predictor",
+    "load_trained_model",
     "predict_dataset",
     "setup_cfg",
     "EpochPolyWarmupScheduler",

@@ -16,12 +16,11 @@ from sirst.results import detections_to_records
 from .checkpoint import SIRSTCheckpointer
 from .trainer import SIRSTTrainer, with_test_precision
 
-__all__ = ["build_predictor", "predict_dataset"]
+__all__ = ["build_predictor", "load_trained_model", "predict_dataset"]
 
 
-def build_predictor(cfg: CfgNode) -> torch.nn.Module:
-    """The config's model in eval mode with ``MODEL.WEIGHTS`` loaded, every weight required
-    (autocast-wrapped when ``TEST.AMP.ENABLED`` resolves to a reduced precision here).
+def load_trained_model(cfg: CfgNode) -> torch.nn.Module:
+    """The config's model in eval mode with ``MODEL.WEIGHTS`` loaded, every weight required.
     Raises ``FileNotFoundError`` without weights, ``CheckpointError`` for unfit ones."""
     weights = cfg.MODEL.WEIGHTS
     if not (weights and os.path.isfile(weights)):
@@ -29,8 +28,13 @@ def build_predictor(cfg: CfgNode) -> torch.nn.Module:
                                 f"{weights!r}" + (" (no such file)" if weights else ""))
     model = SIRSTTrainer.build_model(cfg)
     SIRSTCheckpointer(model, require_all=True).load(weights)
-    model.eval()
-    return with_test_precision(cfg, model)
+    return model.eval()
+
+
+def build_predictor(cfg: CfgNode) -> torch.nn.Module:
+    """``load_trained_model``, autocast-wrapped when ``TEST.AMP.ENABLED`` resolves to a
+    reduced precision here."""
+    return with_test_precision(cfg, load_trained_model(cfg))
 
 
 def predict_dataset(cfg: CfgNode, model: torch.nn.Module, dataset_name: str,
