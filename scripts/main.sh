@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up (or reuse) the environment, then run the main job (tools/main.py) on its embedded
-# default: OSCAR's CPU recipe (shipped weights) beside Top-Hat, Max-Median and MPCM on SIRST-V2
+# default: OSCAR's CPU recipe (trained weights, or a short training) beside Top-Hat, Max-Median and MPCM on SIRST-V2
 # test_full, one mNoCoAP table, a precision-recall plot and pictures under output/main/.
 # Extra arguments go to tools/main.py.
 set -euo pipefail

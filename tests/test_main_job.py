@@ -1,5 +1,6 @@
-"""The main job (tools/main.py) end to end on a small real split: the shipped OSCAR weights
-beside a classical method, one table, the PR plot, pictures, and the reuse of a second run."""
+"""The main job (tools/main.py) end to end on a small real split: OSCAR, trained briefly since
+no trained recipe is at hand, beside a classical method; one table, the PR plot, pictures,
+and the reuse of a second run."""
 import json
 import os
 import sys
@@ -16,12 +17,18 @@ import main as main_job  # noqa: E402
 DETECTOR = "oscar_R18_FPN_P2_cpu"
 
 
-def test_main_job_compares_detector_and_classical_and_reuses(tmp_path, capsys):
+def test_main_job_compares_detector_and_classical_and_reuses(tmp_path, capsys, monkeypatch,
+                                                             sirst_root):
+    # a working directory without output/oscar_R18_FPN_P2_cpu/model_final.pth: it trains
+    monkeypatch.setenv("DETECTRON2_DATASETS", os.path.dirname(sirst_root))
+    monkeypatch.chdir(tmp_path)
     out = tmp_path / "main"
     argv = ["--dataset", "sirst_v2_mini_test", "--output", str(out), "--methods", "tophat",
-            "--pictures", "2"]
+            "--train-iters", "2", "--pictures", "2"]
     assert main_job.main(argv) == 0
     printed = capsys.readouterr().out
+    assert "training the detector for 2 iterations" in printed
+    assert (out / DETECTOR / "train" / "model_final.pth").is_file()
     table = [line for line in printed.splitlines() if line.startswith("| ")]
     assert "mNoCoAP" in table[0] and "ms/image" in table[0]
     assert [line.split("|")[1].strip() for line in table[1:]] == [DETECTOR, "tophat"]
@@ -42,6 +49,7 @@ def test_main_job_compares_detector_and_classical_and_reuses(tmp_path, capsys):
     assert main_job.main(argv[:-2] + ["--pictures", "0"]) == 0
     printed = capsys.readouterr().out
     assert f"reusing {out / DETECTOR / 'results.json'}" in printed
+    assert "training the detector" not in printed
     assert json.loads((out / "tophat" / "run.json").read_text())["resumed_images"] == 4
     assert json.loads((out / "metrics.json").read_text())["methods"] == metrics
 

@@ -2,20 +2,25 @@
 """The main job: the benchmark in miniature, a trained detector beside classical methods.
 
 With no arguments it evaluates, on every image of ``sirst_v2_test_full`` at native
-resolution, OSCAR's CPU recipe (its weights ship in ``projects/OSCAR/model_zoo/``, float16)
-and three fast classical methods (Top-Hat, Max-Median, MPCM; protocol P1), all judged by the
-same ``NoCoEvaluator``, prints one comparison table and writes under ``output/main/``:
+resolution, OSCAR's CPU recipe and three fast classical methods (Top-Hat, Max-Median, MPCM;
+protocol P1), all judged by the same ``NoCoEvaluator``. OSCAR's weights are the CPU recipe's
+own (``output/oscar_R18_FPN_P2_cpu/model_final.pth``, where its training writes them) when
+they exist; otherwise the main job trains it for ``--train-iters`` iterations first (160x160
+crops, a few minutes on 2 cores; far from the full recipe). It prints one comparison table
+and writes under ``output/main/``:
 
     <method>/results.json   each method's detections (tools/eval_detections.py reads them);
     <method>/run.json       parameters, timings, what the run was keyed on (the detector's
-                            folder is named after its config)
+                            folder is named after its config; its short training, if any,
+                            is in <config name>/train/)
     metrics.json            every method's metrics, unrounded
     pr_curves.png           precision-recall at NoCo threshold 0.5 per method, and the
                             detector's curve at every threshold 0.1 ... 0.9
     pictures/<method>/<id>.png   a few images: GT boxes (green), NoCo map, detections (red)
 
 A second run reuses every method's detections (classical runs resume per image; the detector's
-are kept while its config, weights and dataset are unchanged) and only re-evaluates. Example::
+are kept while its config, weights and dataset are unchanged; a short training is not
+repeated) and only re-evaluates. Example::
 
     python tools/main.py --methods tophat wldm --dataset sirst_v2_test_v1 --no-detector
 """
@@ -24,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
 import sys
 import time
 from typing import Dict, List, Optional, Tuple
@@ -43,7 +49,7 @@ from deepinfrared_d2.evaluation.ground_truth import fingerprint
 from deepinfrared_d2.evaluation.nocoap import NOCO_THRESHOLDS
 from deepinfrared_d2.evaluation.pd_fa import PD_FA_SCORE_THRESHOLD
 from deepinfrared_d2.utils.visualize import render_record
-from sirst.cli import EXIT_USAGE, ArgumentParser, count_or_zero, output_dir, workers
+from sirst.cli import EXIT_USAGE, ArgumentParser, count, count_or_zero, output_dir, workers
 from sirst.dataset import load_dataset
 from sirst.image_io import DatasetFileError
 from sirst.results import (
@@ -56,8 +62,7 @@ from sirst.results import (
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DETECTOR_CONFIG = os.path.join(ROOT, "projects/OSCAR/configs/oscar_R18_FPN_P2_cpu.yaml")
-DETECTOR_WEIGHTS = os.path.join(ROOT, "projects/OSCAR/model_zoo/oscar_R18_FPN_P2_cpu/"
-                                "model_final_fp16.pth")
+TRAIN_ITERS = 600  # the short training without the recipe's weights: ~5 min on 2 cores
 CLASSICAL = ("tophat", "maxmedian", "mpcm")  # the fastest methods (baselines/README.md)
 PR_THRESHOLD = 0.5  # the NoCo threshold of the per-method precision-recall curves
 
@@ -70,8 +75,11 @@ def parse_args(argv=None):
                     "`python -m baselines list` names them all)")
     ap.add_argument("--detector-config", default=DETECTOR_CONFIG,
                     help="config of the trained detector (default: OSCAR's CPU recipe)")
-    ap.add_argument("--detector-weights", default=DETECTOR_WEIGHTS,
-                    help="its weights (default: the CPU recipe's, shipped in float16)")
+    ap.add_argument("--detector-weights",
+                    help="its weights (default: the config's OUTPUT_DIR/model_final.pth, i.e. "
+                    "the trained CPU recipe, if it exists; else a short training)")
+    ap.add_argument("--train-iters", type=count, default=TRAIN_ITERS,
+                    help=f"iterations of that short training (default {TRAIN_ITERS})")
     ap.add_argument("--no-detector", action="store_true", help="classical methods only")
     ap.add_argument("--dataset", default="sirst_v2_test_full")
     ap.add_argument("--output", default="output/main", type=output_dir)
@@ -88,9 +96,34 @@ def parse_args(argv=None):
     if not args.no_detector:
         for flag, path in (("--detector-config", args.detector_config),
                            ("--detector-weights", args.detector_weights)):
-            if not os.path.isfile(path):
+            if path is not None and not os.path.isfile(path):
                 ap.error(f"{flag} {path}: no such file")
     return args
+
+
+def detector_weights(config_file: str, run_dir: str, train_iters: int) -> str:
+    """The config's trained ``OUTPUT_DIR/model_final.pth`` if it exists; else the weights of
+    a short training (``train_iters`` iterations of 160x160 crops, no test) in
+    ``run_dir/train``, trained now unless an earlier run left them there."""
+    from deepinfrared_d2.config import get_cfg
+
+    trained = os.path.join(get_cfg(config_file).OUTPUT_DIR, "model_final.pth")
+    if os.path.isfile(trained):
+        return trained
+    out = os.path.join(run_dir, "train")
+    weights = os.path.join(out, "model_final.pth")
+    if not os.path.isfile(weights):
+        print(f"[main] no {trained}: training the detector for {train_iters} iterations "
+              f"into {out} (the full recipe: tools/train_net.py --config-file {config_file})",
+              flush=True)
+        subprocess.run([sys.executable, os.path.join(ROOT, "tools", "train_net.py"),
+                        "--config-file", config_file, "SOLVER.MAX_ITER", str(train_iters),
+                        "SOLVER.EPOCH_ITERS", str(max(train_iters // 10, 1)),
+                        "SOLVER.WARMUP_ITERS", str(train_iters // 6),
+                        "SOLVER.CHECKPOINT_PERIOD", str(train_iters),
+                        "INPUT.TARGET_CROP.SIZE", "(160, 160)", "DATASETS.TEST", "()",
+                        "OUTPUT_DIR", out], check=True)
+    return weights
 
 
 def run_detector(config_file: str, weights: str, dataset: str, records: List[Dict],
@@ -194,9 +227,11 @@ def main(argv=None) -> int:
               f"{sum(not r['annotations'] for r in records)} without target", flush=True)
         if not args.no_detector:
             detector = os.path.splitext(os.path.basename(args.detector_config))[0]
-            dets, summary = run_detector(args.detector_config, args.detector_weights,
-                                         args.dataset, records,
-                                         os.path.join(args.output, detector))
+            run_dir = os.path.join(args.output, detector)
+            weights = args.detector_weights or detector_weights(
+                args.detector_config, run_dir, args.train_iters)
+            dets, summary = run_detector(args.detector_config, weights, args.dataset, records,
+                                         run_dir)
             detections[detector] = dets
             rows[detector] = {"seconds_per_image_median": summary["seconds_per_image_median"]}
         for method in args.methods:
@@ -208,6 +243,10 @@ def main(argv=None) -> int:
         for name, dets in detections.items():
             metrics, curves[name] = evaluate(args.dataset, dets, f"{name} results")
             rows[name].update(metrics)
+    except subprocess.CalledProcessError as e:
+        print(f"error: the detector's training failed (exit code {e.returncode}); its output is "
+              "above", file=sys.stderr)
+        return 1
     except (DatasetFileError, ResultsFileError, OutputInUse, DeviceError, CheckpointError,
             ValueError, KeyError) as e:  # ValueError: a bad detector config
         print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
