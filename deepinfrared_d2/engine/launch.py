@@ -81,5 +81,11 @@ def _worker(local_rank, main_func, world_size, procs_per_machine, machine_rank, 
     else:
         # Share the cores instead of oversubscribing them.
         torch.set_num_threads(max(1, torch.get_num_threads() // procs_per_machine))
-    comm.synchronize()
-    main_func(*args)
+    try:
+        comm.synchronize()
+        main_func(*args)
+    finally:
+        # Left to interpreter exit, gloo's threads can still be running when their C++
+        # destructors run, which aborts the process ("terminate called without an active
+        # exception") after main_func has succeeded.
+        dist.destroy_process_group()
