@@ -1,5 +1,7 @@
 """Shared fixtures: the real SIRST-V2 dataset (never mocked) and an isolated GT cache."""
+import logging
 import os
+import sys
 
 import pytest
 
@@ -17,6 +19,27 @@ def isolated_cache(tmp_path_factory):
         os.environ.pop("DEEPIR_CACHE_DIR", None)
     else:
         os.environ["DEEPIR_CACHE_DIR"] = old
+
+
+@pytest.fixture(autouse=True)
+def close_test_loggers():
+    """Detectron2's ``setup_logger`` adds a console and a log.txt handler for every output
+    directory and keeps the file open; remove and close what a test added, so that later tests
+    do not write each line to every earlier test's log.txt (and to the console once per run)."""
+    from detectron2.utils.logger import _cached_log_stream, setup_logger
+
+    names = ("detectron2", "deepinfrared_d2", "fvcore")
+    before = {n: set(logging.getLogger(n).handlers) for n in names}
+    yield
+    for name in names:
+        logger = logging.getLogger(name)
+        for handler in [h for h in logger.handlers if h not in before[name]]:
+            logger.removeHandler(handler)
+            stream = getattr(handler, "stream", None)
+            if stream is not None and stream not in (sys.stdout, sys.stderr):
+                stream.close()
+    setup_logger.cache_clear()
+    _cached_log_stream.cache_clear()
 
 
 @pytest.fixture(scope="session")
