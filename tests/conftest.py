@@ -1,7 +1,7 @@
 """Shared fixtures: the real SIRST-V2 dataset (never mocked) and an isolated GT cache."""
+import io
 import logging
 import os
-import sys
 
 import pytest
 
@@ -36,7 +36,8 @@ def close_test_loggers():
         for handler in [h for h in logger.handlers if h not in before[name]]:
             logger.removeHandler(handler)
             stream = getattr(handler, "stream", None)
-            if stream is not None and stream not in (sys.stdout, sys.stderr):
+            # the log.txt files detectron2 opened, not the console streams pytest captures
+            if type(stream) is io.TextIOWrapper and os.path.isfile(str(stream.name)):
                 stream.close()
     setup_logger.cache_clear()
     _cached_log_stream.cache_clear()
