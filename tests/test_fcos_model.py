@@ -22,13 +22,14 @@ CPU_RFLA = os.path.join(ROOT, "projects", "FCOS", "configs", "fcos_rfla_R18_FPN_
 def tiny_model(**overrides):
     opts = {"MODEL.DEVICE": "cpu", "MODEL.FLEX_RESNET.STEM_CHANNELS": "16",
             "MODEL.FLEX_RESNET.BASE_CHANNELS": "16", "MODEL.FLEX_FPN.OUT_CHANNELS": "32",
-            "MODEL.FCOS.FEAT_CHANNELS": "32", **overrides}
+            "MODEL.FCOS.FEAT_CHANNELS": "32", "MODEL.FCOS.GN_GROUPS": "16",  # 2 channels a group
+            **overrides}
     torch.manual_seed(0)
     return build_model(get_cfg(CPU_RFLA, [x for kv in opts.items() for x in kv]))
 
 
 def test_head_initialisation_and_levels():
-    m = tiny_model()
+    m = tiny_model(**{"MODEL.FCOS.NORM": ""})  # the paper's towers: no norm
     head = m.head
     assert [c.conv.bias is not None for c in head.cls_convs] == [True] * 4  # no norm: bias
     assert all(isinstance(c.gn, nn.Identity) for c in head.cls_convs)

@@ -274,7 +274,7 @@ def test_cpu_recipes_share_data_solver_and_backbone(name):
 # The figures of projects/*/README.md (tools/benchmark_models.py --input-size 512 512)
 PARAMS = {"fcos_rfla_R50_FPN_kld_1x": 32_058_059, "faster_rcnn_R50_FPN_1x": 41_345_237,
           "faster_rcnn_R50_FPN_1x_80cls": 41_750_112, "retinanet_R50_FPN_1x": 36_326_893,
-          "fcos_rfla_R18_FPN_cpu": 3_313_979, "faster_rcnn_R18_FPN_cpu": 3_888_581,
+          "fcos_rfla_R18_FPN_cpu": 3_314_491, "faster_rcnn_R18_FPN_cpu": 3_888_581,
           "retinanet_R18_FPN_cpu": 3_447_069}
 
 
