@@ -8,7 +8,6 @@ from typing import Dict, List, Tuple
 import numpy as np
 import torch
 from detectron2.config import CfgNode
-from detectron2.data import DatasetCatalog
 from tqdm import tqdm
 
 from sirst.results import detections_to_records
@@ -48,7 +47,7 @@ def predict_dataset(cfg: CfgNode, model: torch.nn.Module, dataset_name: str,
     records: List[Dict] = []
     seconds = []
     with torch.no_grad():
-        for inputs in tqdm(loader, total=len(DatasetCatalog.get(dataset_name)), unit="image",
+        for inputs in tqdm(loader, total=len(loader), unit="image",
                            desc=f"{cfg.MODEL.META_ARCHITECTURE} on {dataset_name}",
                            disable=not progress):
             t0 = time.perf_counter()
