@@ -101,13 +101,11 @@ def parse_args(argv=None):
     return args
 
 
-def detector_weights(config_file: str, run_dir: str, train_iters: int) -> str:
-    """The config's trained ``OUTPUT_DIR/model_final.pth`` if it exists; else the weights of
-    a short training (``train_iters`` iterations of 160x160 crops, no test) in
-    ``run_dir/train``, trained now unless an earlier run left them there."""
-    from deepinfrared_d2.config import get_cfg
-
-    trained = os.path.join(get_cfg(config_file).OUTPUT_DIR, "model_final.pth")
+def detector_weights(cfg, config_file: str, run_dir: str, train_iters: int) -> str:
+    """The trained ``cfg.OUTPUT_DIR/model_final.pth`` (``cfg``: ``config_file``'s) if it exists;
+    else the weights of a short training (``train_iters`` iterations of 160x160 crops, no test)
+    in ``run_dir/train``, trained now unless an earlier run left them there."""
+    trained = os.path.join(cfg.OUTPUT_DIR, "model_final.pth")
     if os.path.isfile(trained):
         return trained
     out = os.path.join(run_dir, "train")
@@ -126,16 +124,16 @@ def detector_weights(config_file: str, run_dir: str, train_iters: int) -> str:
     return weights
 
 
-def run_detector(config_file: str, weights: str, dataset: str, records: List[Dict],
+def run_detector(cfg, config_file: str, weights: str, dataset: str, records: List[Dict],
                  run_dir: str) -> Tuple[List[Dict], Dict]:
     """The detector's results records on ``dataset`` (its dataset ``records``) and its run
     summary; reused from ``run_dir`` when config, weights and dataset files are those of the
-    stored run."""
-    from deepinfrared_d2.config import get_cfg
+    stored run. ``cfg``: ``config_file``'s config."""
     from deepinfrared_d2.engine import build_predictor, predict_dataset
     from deepinfrared_d2.engine.precision import describe_cpu
 
-    cfg = get_cfg(config_file, ["MODEL.WEIGHTS", weights, "MODEL.DEVICE", "cpu"])
+    cfg = cfg.clone()
+    cfg.merge_from_list(["MODEL.WEIGHTS", weights, "MODEL.DEVICE", "cpu"])
     cfg.freeze()
     key = {"config": hashlib.sha1(cfg.dump().encode()).hexdigest(),
            "weights_sha1": image_fingerprint(weights), "dataset": dataset,
@@ -226,12 +224,15 @@ def main(argv=None) -> int:
         print(f"[main] {args.dataset}: {len(records)} images, "
               f"{sum(not r['annotations'] for r in records)} without target", flush=True)
         if not args.no_detector:
+            from deepinfrared_d2.config import get_cfg
+
             detector = os.path.splitext(os.path.basename(args.detector_config))[0]
             run_dir = os.path.join(args.output, detector)
+            cfg = get_cfg(args.detector_config)
             weights = args.detector_weights or detector_weights(
-                args.detector_config, run_dir, args.train_iters)
-            dets, summary = run_detector(args.detector_config, weights, args.dataset, records,
-                                         run_dir)
+                cfg, args.detector_config, run_dir, args.train_iters)
+            dets, summary = run_detector(cfg, args.detector_config, weights, args.dataset,
+                                         records, run_dir)
             detections[detector] = dets
             rows[detector] = {"seconds_per_image_median": summary["seconds_per_image_median"]}
         for method in args.methods:

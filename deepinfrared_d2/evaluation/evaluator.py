@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import OrderedDict
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from detectron2.data import DatasetCatalog
@@ -31,8 +31,7 @@ from .nocoap import (
     canonical_order,
     centroid_pixels,
     centroids_from_boxes,
-    evaluate_nocoap,
-    nocoap_precision_recall,
+    nocoap_with_curves,
 )
 from .pd_fa import PD_FA_SCORE_THRESHOLD, pd_fa
 
@@ -95,6 +94,7 @@ class NoCoEvaluator(DatasetEvaluator):
     def reset(self) -> None:
         self._predictions: Dict[str, Dict[str, Optional[np.ndarray]]] = {}
         self._records_source = "results"
+        self._curves: Optional[Tuple[np.ndarray, np.ndarray]] = None
 
     def add(self, image_id: str, scores: np.ndarray, boxes: Optional[np.ndarray] = None,
             points: Optional[np.ndarray] = None, record_index: Optional[Sequence[int]] = None
@@ -173,7 +173,7 @@ class NoCoEvaluator(DatasetEvaluator):
         per_image, centroids = self._per_image(preds, records)
         gt = self.ground_truth()
         metrics = OrderedDict()
-        metrics["noco"] = evaluate_nocoap(centroids, gt, NOCO_THRESHOLDS)
+        metrics["noco"], self._curves = nocoap_with_curves(centroids, gt, NOCO_THRESHOLDS)
         metrics["irstd"] = pd_fa(centroids, gt, self.score_threshold)
         with_boxes = [p for p in preds.values() if p["boxes"] is not None]
         if self.box_ap and preds and len(with_boxes) == len(preds):
@@ -185,10 +185,11 @@ class NoCoEvaluator(DatasetEvaluator):
         return metrics
 
     def precision_recall(self) -> "tuple[np.ndarray, np.ndarray]":
-        """The NoCo precision-recall curves of the predictions added so far (this process):
+        """The NoCo precision-recall curves behind the last :meth:`evaluate` (main process):
         recall and precision, float32 (9, N), one row per NoCo threshold 0.1 ... 0.9."""
-        _, centroids = self._per_image(self._predictions, self._dataset_records())
-        return nocoap_precision_recall(centroids, self.ground_truth(), NOCO_THRESHOLDS)
+        if self._curves is None:
+            raise RuntimeError("NoCoEvaluator.precision_recall() needs evaluate() first")
+        return self._curves
 
     def _per_image(self, preds, records):
         """Per dataset image, in dataset order: the canonical predictions and their centroids

@@ -164,15 +164,12 @@ def precision_recall(tp: np.ndarray, scores: np.ndarray, num_gts: int
     return recall, precision
 
 
-def nocoap_from_matches(tp: np.ndarray, scores: np.ndarray, num_gts: int) -> np.ndarray:
-    """Per-threshold AP (float32 (T,)) from TP flags (T, N) and scores (N,) (spec 3.3)."""
-    aps = np.zeros(tp.shape[0], dtype=np.float32)
+def nocoap_from_curves(recall: np.ndarray, precision: np.ndarray, num_gts: int) -> np.ndarray:
+    """Per-threshold AP (float32 (T,)) from the curves of :func:`precision_recall` (spec 3.3)."""
     if num_gts == 0:
-        return aps
-    recall, precision = precision_recall(tp, scores, num_gts)
-    for t in range(tp.shape[0]):
-        aps[t] = area_average_precision(recall[t], precision[t])
-    return aps
+        return np.zeros(recall.shape[0], dtype=np.float32)
+    return np.array([area_average_precision(r, p) for r, p in zip(recall, precision)],
+                    dtype=np.float32)
 
 
 def nocoap_summary(aps: np.ndarray, thresholds: np.ndarray = NOCO_THRESHOLDS) -> Dict[str, float]:
@@ -183,24 +180,21 @@ def nocoap_summary(aps: np.ndarray, thresholds: np.ndarray = NOCO_THRESHOLDS) ->
     return out
 
 
-def _canonical_matches(centroids: Sequence[np.ndarray], gt: NoCoGroundTruth,
-                       thresholds: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+def nocoap_with_curves(centroids: Sequence[np.ndarray], gt: NoCoGroundTruth,
+                       thresholds: np.ndarray = NOCO_THRESHOLDS
+                       ) -> Tuple[Dict[str, float], Tuple[np.ndarray, np.ndarray]]:
+    """:func:`evaluate_nocoap`'s figures and the precision-recall curves behind them (recall,
+    precision: float32 (T, N), one row per threshold, N = all detections ranked by score), from
+    one matching."""
     dets = [np.asarray(c, dtype=np.float32).reshape(-1, 3) for c in centroids]
-    return match_centroids([d[canonical_order(d)] for d in dets], gt, thresholds)
+    tp, scores = match_centroids([d[canonical_order(d)] for d in dets], gt, thresholds)
+    recall, precision = precision_recall(tp, scores, gt.num_gts)
+    aps = nocoap_from_curves(recall, precision, gt.num_gts)
+    return nocoap_summary(aps, thresholds), (recall, precision)
 
 
 def evaluate_nocoap(centroids: Sequence[np.ndarray], gt: NoCoGroundTruth,
                     thresholds: np.ndarray = NOCO_THRESHOLDS) -> Dict[str, float]:
     """mNoCoAP and the per-threshold NoCoAPs of per-image centroids (see module docstring);
     independent of the order of each image's detections."""
-    tp, scores = _canonical_matches(centroids, gt, thresholds)
-    return nocoap_summary(nocoap_from_matches(tp, scores, gt.num_gts), thresholds)
-
-
-def nocoap_precision_recall(centroids: Sequence[np.ndarray], gt: NoCoGroundTruth,
-                            thresholds: np.ndarray = NOCO_THRESHOLDS
-                            ) -> Tuple[np.ndarray, np.ndarray]:
-    """The precision-recall curves behind :func:`evaluate_nocoap`: recall and precision,
-    float32 (T, N), one row per threshold, N = all detections ranked by score."""
-    tp, scores = _canonical_matches(centroids, gt, thresholds)
-    return precision_recall(tp, scores, gt.num_gts)
+    return nocoap_with_curves(centroids, gt, thresholds)[0]

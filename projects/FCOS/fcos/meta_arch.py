@@ -9,10 +9,8 @@ import torch.nn.functional as F
 from detectron2.config import CfgNode, configurable
 from detectron2.modeling import META_ARCH_REGISTRY, Backbone, build_backbone
 from detectron2.structures import ImageList, Instances
-from torch import nn
 
-from deepinfrared_d2.deploy.postprocess import cell_detections
-from deepinfrared_d2.modeling.common import log_scalars, normalize_and_pad
+from deepinfrared_d2.modeling.common import DenseDetector, log_scalars
 from deepinfrared_d2.modeling.losses import (
     diou_loss,
     num_pos_normaliser,
@@ -21,7 +19,6 @@ from deepinfrared_d2.modeling.losses import (
 )
 from deepinfrared_d2.modeling.postprocess import (
     decode_distances,
-    detections_to_instances,
     grid_points,
 )
 
@@ -34,7 +31,7 @@ ASSIGNERS = ("rfla", "fcos")
 
 
 @META_ARCH_REGISTRY.register()
-class FCOS(nn.Module):
+class FCOS(DenseDetector):
     """FCOS / FCOS-RFLA (``MODEL.META_ARCHITECTURE = "FCOS"``), mmdet 2.x semantics.
 
     Input: Detectron2 batched inputs, each ``{"image": (3, H, W) uint8 tensor in INPUT.FORMAT,
@@ -53,7 +50,7 @@ class FCOS(nn.Module):
                  cls_weight: float, bbox_weight: float, centerness_weight: float,
                  diou_eps: float, test_nms_pre: int, test_score_thresh: float,
                  test_nms_thresh: float, test_max_per_image: int):
-        super().__init__()
+        super().__init__(backbone, head, head_in_features, pixel_mean, pixel_std)
         if assigner not in ASSIGNERS:
             raise ValueError(f"MODEL.FCOS.ASSIGNER must be one of {ASSIGNERS}, got {assigner!r}")
         if rfla_mode not in RFLA_MODES:
@@ -65,9 +62,6 @@ class FCOS(nn.Module):
             if len(values) != num_levels:
                 raise ValueError(f"MODEL.FCOS.{name} needs one value per level of "
                                  f"IN_FEATURES {list(head_in_features)}, got {list(values)}")
-        self.backbone = backbone
-        self.head = head
-        self.head_in_features = list(head_in_features)
         self.strides = [int(s) for s in strides]
         self.num_classes = num_classes
         self.assigner = assigner
@@ -87,8 +81,6 @@ class FCOS(nn.Module):
         self.test_score_thresh = test_score_thresh
         self.test_nms_thresh = test_nms_thresh
         self.test_max_per_image = test_max_per_image
-        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
-        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
 
     @classmethod
     def from_config(cls, cfg: CfgNode) -> Dict:
@@ -123,10 +115,6 @@ class FCOS(nn.Module):
             "test_max_per_image": f.TEST_MAX_PER_IMAGE,
         }
 
-    @property
-    def device(self) -> torch.device:
-        return self.pixel_mean.device
-
     # ------------------------------------------------------------------ forward
     def forward_dense(self, images: torch.Tensor) -> FCOSHeadOutputs:
         """Dense part (backbone + FPN + head) on normalised, padded images (B, 3, H, W)."""
@@ -140,12 +128,6 @@ class FCOS(nn.Module):
             gt_instances = [x["instances"].to(self.device) for x in batched_inputs]
             return self.losses(outputs, gt_instances)
         return self.inference(outputs, images, batched_inputs)
-
-    def preprocess_image(self, batched_inputs: List[Dict]) -> ImageList:
-        """Normalise ((x - mean) / std, float32) then pad with 0 to a multiple of the
-        backbone's size divisibility (32, as mmdet pads)."""
-        return normalize_and_pad(batched_inputs, self.pixel_mean, self.pixel_std,
-                                 self.backbone.size_divisibility)
 
     def level_points(self, outputs: FCOSHeadOutputs) -> List[torch.Tensor]:
         """Grid points of every level, [(H_l * W_l, 2)] (x, y) in input pixels."""
@@ -262,12 +244,5 @@ class FCOS(nn.Module):
         """Per image: ``image_candidates``, then the NumPy post-processor OSCAR and exported
         models share (``cell_detections``): p > ``TEST_SCORE_THRESH``, score p * c, clip,
         rescale, NMS."""
-        results = []
-        for i, (inputs, image_size) in enumerate(zip(batched_inputs, images.image_sizes)):
-            cells = [t.cpu().numpy() for t in self.image_candidates(outputs, i)]
-            original = (inputs.get("height", image_size[0]), inputs.get("width", image_size[1]))
-            found = cell_detections(*cells, image_size=tuple(image_size),
-                                    original_size=original, **self.postprocess_params())
-            results.append({"instances": detections_to_instances(*found, original_size=original,
-                                                                 device=self.device)})
-        return results
+        return self.detections(([t.cpu().numpy() for t in self.image_candidates(outputs, i)]
+                                for i in range(len(batched_inputs))), images, batched_inputs)

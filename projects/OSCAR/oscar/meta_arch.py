@@ -8,14 +8,11 @@ import torch.nn.functional as F
 from detectron2.config import CfgNode, configurable
 from detectron2.modeling import META_ARCH_REGISTRY, Backbone, build_backbone
 from detectron2.structures import ImageList, Instances
-from torch import nn
 
-from deepinfrared_d2.deploy.postprocess import cell_detections
-from deepinfrared_d2.modeling.common import log_scalars, normalize_and_pad
+from deepinfrared_d2.modeling.common import DenseDetector, log_scalars
 from deepinfrared_d2.modeling.losses import diou_loss, num_pos_normaliser, sigmoid_focal_loss
 from deepinfrared_d2.modeling.postprocess import (
     decode_distances,
-    detections_to_instances,
     grid_points,
 )
 
@@ -28,7 +25,7 @@ __all__ = ["OSCAR"]
 
 
 @META_ARCH_REGISTRY.register()
-class OSCAR(nn.Module):
+class OSCAR(DenseDetector):
     """One-stage cascade refinement network (``MODEL.META_ARCHITECTURE = "OSCAR"``).
 
     Input: Detectron2 batched inputs, each ``{"image": (3, H, W) uint8 tensor in INPUT.FORMAT,
@@ -47,13 +44,10 @@ class OSCAR(nn.Module):
                  refine_bbox_weight: float, diou_eps: float, noco_beta: float,
                  noco_weight: float, test_score_thresh: float, test_nms_pre: int,
                  test_nms_thresh: float, test_max_per_image: int):
-        super().__init__()
+        super().__init__(backbone, head, head_in_features, pixel_mean, pixel_std)
         if refine_stride > coarse_stride:
             raise ValueError(f"OSCAR needs refine stride <= coarse stride, got {refine_stride} > "
                              f"{coarse_stride}")
-        self.backbone = backbone
-        self.head = head
-        self.head_in_features = list(head_in_features)
         self.refine_stride = refine_stride
         self.coarse_stride = coarse_stride
         self.num_classes = num_classes
@@ -72,8 +66,6 @@ class OSCAR(nn.Module):
         self.test_nms_pre = test_nms_pre
         self.test_nms_thresh = test_nms_thresh
         self.test_max_per_image = test_max_per_image
-        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
-        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
 
     @classmethod
     def from_config(cls, cfg: CfgNode) -> Dict:
@@ -109,10 +101,6 @@ class OSCAR(nn.Module):
             "test_nms_thresh": o.TEST_NMS_THRESH, "test_max_per_image": o.TEST_MAX_PER_IMAGE,
         }
 
-    @property
-    def device(self) -> torch.device:
-        return self.pixel_mean.device
-
     # ------------------------------------------------------------------ forward
     def forward_dense(self, images: torch.Tensor) -> OSCARHeadOutputs:
         """Dense part (backbone + neck + head) on normalised, padded images (B, 3, H, W)."""
@@ -128,12 +116,6 @@ class OSCAR(nn.Module):
             noco = self.preprocess_noco_maps(batched_inputs, images)
             return self.losses(outputs, gt_instances, noco)
         return self.inference(outputs, images, batched_inputs)
-
-    def preprocess_image(self, batched_inputs: List[Dict]) -> ImageList:
-        """Normalise ((x - mean) / std, float32) then pad with 0 to a multiple of the
-        backbone's size divisibility (32)."""
-        return normalize_and_pad(batched_inputs, self.pixel_mean, self.pixel_std,
-                                 self.backbone.size_divisibility)
 
     def preprocess_noco_maps(self, batched_inputs: List[Dict], images: ImageList) -> torch.Tensor:
         """NoCo targets padded with 0 like the images: (B, 1, Hpad, Wpad) float32."""
@@ -249,11 +231,5 @@ class OSCAR(nn.Module):
         NumPy post-processor shared with exported models. Decoding runs in float32 even when
         the network ran under autocast (spec 7.4)."""
         cells = [t.cpu().numpy() for t in self.dense_detections(outputs)]
-        results = []
-        for i, (inputs, image_size) in enumerate(zip(batched_inputs, images.image_sizes)):
-            original = (inputs.get("height", image_size[0]), inputs.get("width", image_size[1]))
-            found = cell_detections(*(c[i] for c in cells), image_size=tuple(image_size),
-                                    original_size=original, **self.postprocess_params())
-            results.append({"instances": detections_to_instances(*found, original_size=original,
-                                                                 device=self.device)})
-        return results
+        return self.detections(([c[i] for c in cells] for i in range(len(batched_inputs))),
+                               images, batched_inputs)
