@@ -8,6 +8,8 @@ import os
 import pytest
 from helpers import ROOT
 
+from baselines.__main__ import main as baselines_cli
+
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 CONFIG = os.path.join(ROOT, "projects/OSCAR/configs/oscar_R18_FPN_P2_cpu.yaml")
@@ -57,12 +59,21 @@ def test_models_back_ends_and_breakdown(capsys, sirst_root):
     assert "capability" in result["cpu"]
 
 
-def test_zoo_table_has_a_row_per_cpu_recipe_with_its_shipped_run(capsys, sirst_root):
+def test_zoo_table_has_a_row_per_cpu_recipe_with_its_shipped_run(capsys, sirst_root, tmp_path):
     tool = load_tool("benchmark_zoo")
-    assert tool.main(["--runs", "1", "--image-size", "64", "80"]) == 0
+    assert tool.main(["--runs", "1", "--image-size", "64", "80",
+                      "--classical-output", str(tmp_path / "tophat")]) == 0
     out = capsys.readouterr().out.splitlines()
     rows = [line.split("|") for line in out if line.startswith("| ")][1:]
     configs = sorted(glob.glob(os.path.join(ROOT, "projects/*/configs/*_cpu.yaml")))
+    # the classical reference row last: the figure `python -m baselines run` gives the same run
+    classical = rows.pop()
+    assert baselines_cli(["run", "--method", "tophat", "--dataset", "sirst_v2_test_full",
+                          "--output", str(tmp_path / "tophat"), "--no-progress"]) == 0
+    with open(tmp_path / "tophat" / "run.json") as f:
+        expected = json.load(f)["evaluation"]["noco"]["mNoCoAP"]
+    assert classical[1].strip().startswith("tophat (classical")
+    assert classical[5].strip() == f"{expected:.4f}" and float(classical[4]) > 0
     assert len(rows) == len(configs) >= 5
     shipped = 0
     for row, config in zip(rows, configs):

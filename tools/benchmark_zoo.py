@@ -10,7 +10,10 @@ size, native resolution: the CPU recipes' test scale; median of ``--runs``, batc
 ``projects/<project>/model_zoo/<name>_cpu/`` (``metrics.json``, ``log.txt``,
 ``config.yaml``), when there is one: mNoCoAP of the last checkpoint on
 ``sirst_v2_test_full``, training minutes and the CPU it trained on; and the paper's mNoCoAP
-for the detector's paper config.
+for the detector's paper config. A last row holds the best classical method under protocol P1
+(``--classical``, Top-Hat by the leaderboard in baselines/README.md) for reference: its mNoCoAP
+on ``sirst_v2_test_full`` (``python -m baselines run``'s figure; results kept and reused in
+``--classical-output``) and its ms per call on a test image of ``--image-size``.
 """
 from __future__ import annotations
 
@@ -18,18 +21,24 @@ import glob
 import json
 import os
 import re
+import statistics
 import sys
+import time
 from types import SimpleNamespace
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import torch
 from benchmark_models import DenseOnly, padded, parameter_counts, time_backends
 from tabulate import tabulate
 
+from baselines import get_method, list_methods
+from baselines.runner import evaluate, run_method
 from deepinfrared_d2.engine import SIRSTTrainer, setup_cfg
 from deepinfrared_d2.engine.precision import describe_cpu
 from deepinfrared_d2.utils.flops import count_gflops
-from sirst.cli import ArgumentParser, count
+from sirst.cli import ArgumentParser, count, workers
+from sirst.dataset import load_dataset
+from sirst.image_io import read_gray
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The paper's mNoCoAP on sirst_v2_test_full for each detector's paper config (OSCAR spec;
@@ -62,10 +71,38 @@ def shipped_run(folder: str) -> Dict[str, Optional[str]]:
             "cpu": f"{cpu[1]}, {cpu[2]}" if cpu else "-"}
 
 
+def classical_row(method: str, size: Tuple[int, int], runs: int, output: str,
+                  n_workers: int) -> Tuple[str, ...]:
+    """The reference row of a classical ``method`` under protocol P1: mNoCoAP on
+    ``sirst_v2_test_full`` and the median ms of one call on its first image of ``size``."""
+    records, _ = run_method(method, "sirst_v2_test_full", output, workers=n_workers)
+    noco = evaluate("sirst_v2_test_full", records)["noco"]
+    test = load_dataset("sirst_v2_test_full")
+    sized = [r["file_name"] for r in test if (r["height"], r["width"]) == tuple(size)]
+    image = read_gray(sized[0] if sized else test[0]["file_name"])
+    m = get_method(method)
+    m(image)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        m(image)
+        times.append((time.perf_counter() - start) * 1000)
+    return (f"{method} (classical, protocol P1)", "-", "-", f"{statistics.median(times):.0f}",
+            f"{noco['mNoCoAP']:.4f}", "-", "-",
+            f"`python -m baselines run --method {method} --dataset sirst_v2_test_full "
+            f"--output OUT`")
+
+
 def main(argv=None) -> int:
     ap = ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--image-size", nargs=2, type=count, default=(512, 640), metavar=("H", "W"))
     ap.add_argument("--runs", type=count, default=5)
+    ap.add_argument("--classical", default="tophat", choices=list_methods(),
+                    help="the classical reference row (default: tophat, the best under P1)")
+    ap.add_argument("--classical-output", default="output/benchmark_zoo/tophat",
+                    help="its results folder (reused by a later run)")
+    ap.add_argument("--workers", type=workers, default=2,
+                    help="processes for the classical method's run")
     args = ap.parse_args(argv)
     rows, cpus = [], set()
     for config in sorted(glob.glob(os.path.join(ROOT, "projects/*/configs/*_cpu.yaml"))):
@@ -84,6 +121,8 @@ def main(argv=None) -> int:
                      PAPER.get(detector_name(cfg), "-"),
                      f"`tools/train_net.py --config-file {os.path.relpath(config, ROOT)}`"))
         print(f"[zoo] {name} done", file=sys.stderr, flush=True)
+    rows.append(classical_row(args.classical, tuple(args.image_size), args.runs,
+                              args.classical_output, args.workers))
     h, w = args.image_size
     print(tabulate(rows, tablefmt="pipe", disable_numparse=True, headers=[
         "model (CPU recipe)", "params", "GFLOPs @ 512x512", f"CPU ms/image @ {h}x{w}",
