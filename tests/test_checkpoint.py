@@ -11,6 +11,7 @@ import pytest
 import torch
 from helpers import ROOT, oscar_cfg
 
+from deepinfrared_d2.config import get_cfg
 from deepinfrared_d2.engine import CheckpointError, SIRSTCheckpointer, SIRSTTrainer
 
 sys.path.insert(0, os.path.join(ROOT, "tools"))
@@ -140,4 +141,17 @@ def test_export_refuses_a_partial_checkpoint(tmp_path, model):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "partial.pth leaves 2 of 202 model weights unloaded (e.g. head.scales.0.scale" \
         in r.stderr
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_export_of_a_detectron2_meta_architecture_is_a_clear_error(tmp_path):
+    config = os.path.join(ROOT, "projects/Detectron2Baselines/configs/retinanet_R18_FPN_cpu.yaml")
+    retinanet = SIRSTTrainer.build_model(get_cfg(config, ["MODEL.DEVICE", "cpu"]))
+    torch.save({"model": retinanet.state_dict()}, tmp_path / "retinanet.pth")
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "tools/export_model.py"),
+                        "--config-file", config, "--output", str(tmp_path / "m.onnx"),
+                        "MODEL.WEIGHTS", str(tmp_path / "retinanet.pth")],
+                       capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "retinanet_R18_FPN_cpu.yaml: RetinaNet cannot be exported to ONNX" in r.stderr
     assert not (tmp_path / "m.onnx").exists()

@@ -110,7 +110,11 @@ def main(argv=None) -> int:
         print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
         return 2
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    export_onnx(cfg, model, args.output, tuple(args.sample_size))
+    try:
+        export_onnx(cfg, model, args.output, tuple(args.sample_size))
+    except TypeError as e:  # a meta-architecture without export_forward (Detectron2's own)
+        print(f"error: {args.config_file}: {e}", file=sys.stderr)
+        return 2
     print(f"wrote {args.output} ({os.path.getsize(args.output) / 1e6:.1f} MB)")
 
     detector = OnnxDetector(args.output)
