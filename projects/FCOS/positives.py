@@ -26,7 +26,6 @@ from detectron2.modeling import build_model
 import deepinfrared_d2  # noqa: F401  (registers the datasets)
 from deepinfrared_d2.config import get_cfg
 from deepinfrared_d2.modeling.postprocess import grid_points
-from fcos.assignment import fcos_targets
 
 
 def positives_summary(model, records: List[Dict]) -> Dict[str, float]:
@@ -38,18 +37,13 @@ def positives_summary(model, records: List[Dict]) -> Dict[str, float]:
     for r in records:
         h, w = (math.ceil(v / div) * div for v in (r["height"], r["width"]))
         points = [grid_points(math.ceil(h / s), math.ceil(w / s), s) for s in model.strides]
-        sizes = torch.tensor([len(p) for p in points])
-        flat = torch.cat(points)
-        strides = torch.repeat_interleave(torch.tensor(model.strides, dtype=torch.float32), sizes)
         boxes = torch.tensor([a["bbox"] for a in r["annotations"]], dtype=torch.float32)
-        matched = model.assign(points, [boxes])[0]
-        dists, centerness = fcos_targets(flat, strides, boxes, matched, model.head.norm_on_bbox,
-                                         model.centerness_clamp)
+        (matched,), (dists,), (centerness,) = model.assign_targets(points, [boxes])
         counts.append(len(dists))
         inside += (dists.min(dim=1).values > 0).tolist()
         ctr += centerness.tolist()
-        levels += np.bincount(torch.repeat_interleave(torch.arange(len(points)), sizes)[
-            matched >= 0].numpy(), minlength=len(points))
+        level = model.per_point(points, range(len(points))).long()
+        levels += np.bincount(level[matched >= 0].numpy(), minlength=len(points))
     ctr_arr = np.asarray(ctr)
     return {"images": len(records), "positives_per_image": float(np.mean(counts)),
             "inside_gt": float(np.mean(inside)), "centerness_median": float(np.median(ctr_arr)),

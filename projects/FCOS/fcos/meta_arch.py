@@ -135,31 +135,40 @@ class FCOS(DenseDetector):
                 for logits, stride in zip(outputs.cls_logits, self.strides)]
 
     # ------------------------------------------------------------------ training
+    @staticmethod
+    def per_point(points: List[torch.Tensor], values: Sequence) -> torch.Tensor:
+        """One value (or row) per level, repeated for each of the level's points: (P, ...)."""
+        sizes = torch.tensor([len(p) for p in points], device=points[0].device)
+        return torch.repeat_interleave(points[0].new_tensor(values), sizes, dim=0)
+
     def assign(self, points: List[torch.Tensor], gt_boxes: List[torch.Tensor]
                ) -> List[torch.Tensor]:
         """Per image, the (P,) GT index of every point of all levels (-1: background)."""
         flat = torch.cat(points)
-        sizes = torch.tensor([len(p) for p in points], device=flat.device)
-
-        def per_point(values: Sequence) -> torch.Tensor:  # one value (row) per level
-            return torch.repeat_interleave(flat.new_tensor(values), sizes, dim=0)
-
         if self.assigner == "rfla":
-            return rfla_assign(flat, per_point(self.rf_sides), gt_boxes, self.rfla_topk,
-                               self.rfla_ratio, self.rfla_mode)
-        ranges = per_point(self.regress_ranges)
+            return rfla_assign(flat, self.per_point(points, self.rf_sides), gt_boxes,
+                               self.rfla_topk, self.rfla_ratio, self.rfla_mode)
+        ranges = self.per_point(points, self.regress_ranges)
         return [fcos_assign(flat, ranges, boxes) for boxes in gt_boxes]
+
+    def assign_targets(self, points: List[torch.Tensor], gt_boxes: List[torch.Tensor]
+                       ) -> Tuple[List[torch.Tensor], List[torch.Tensor], List[torch.Tensor]]:
+        """Per image: the GT index of every point (``assign``), then the positives' distance
+        targets (M, 4) and centerness targets (M,) (``fcos_targets``)."""
+        matched = self.assign(points, gt_boxes)
+        flat, strides = torch.cat(points), self.per_point(points, self.strides)
+        dists, ctrs = zip(*[fcos_targets(flat, strides, boxes, m, self.head.norm_on_bbox,
+                                         self.centerness_clamp)
+                            for boxes, m in zip(gt_boxes, matched)])
+        return matched, list(dists), list(ctrs)
 
     def losses(self, outputs: FCOSHeadOutputs, gt_instances: List[Instances]
                ) -> Dict[str, torch.Tensor]:
         """Focal, centerness-weighted DIoU and centerness BCE losses (spec 6.3), float32."""
         points = self.level_points(outputs)
         flat_points = torch.cat(points)
-        strides = torch.repeat_interleave(
-            flat_points.new_tensor(self.strides, dtype=torch.float32),
-            torch.tensor([len(p) for p in points], device=flat_points.device))
         gt_boxes = [inst.gt_boxes.tensor.float() for inst in gt_instances]
-        matched = self.assign(points, gt_boxes)
+        matched, dist_targets, ctr_targets = self.assign_targets(points, gt_boxes)
 
         def flatten(maps: List[torch.Tensor]) -> torch.Tensor:  # -> (B, P, C)
             return torch.cat([m.permute(0, 2, 3, 1).reshape(m.shape[0], -1, m.shape[1])
@@ -178,9 +187,6 @@ class FCOS(DenseDetector):
         loss_cls = sigmoid_focal_loss(cls_logits, targets, self.focal_gamma,
                                       self.focal_alpha).sum() / num_pos
 
-        dist_targets, ctr_targets = zip(*[
-            fcos_targets(flat_points, strides, boxes, m, self.head.norm_on_bbox,
-                         self.centerness_clamp) for boxes, m in zip(gt_boxes, matched)])
         dist_targets, ctr_targets = torch.cat(dist_targets), torch.cat(ctr_targets)
         pos_points = flat_points.expand(len(gt_instances), -1, -1)[positive]
         pos_dists = bbox_dists[positive]
