@@ -37,7 +37,7 @@ from tqdm import tqdm
 import deepinfrared_d2  # noqa: F401  (registers the datasets)
 from deepinfrared_d2.data.mapper import NoCoDatasetMapper
 from deepinfrared_d2.deploy.compare import matched_differences
-from deepinfrared_d2.deploy.onnx_export import ExportGraph, export_onnx
+from deepinfrared_d2.deploy.onnx_export import ExportGraph, check_exportable, export_onnx
 from deepinfrared_d2.deploy.onnx_runtime import OnnxDetector
 from deepinfrared_d2.engine import CheckpointError, load_trained_model, setup_cfg
 from deepinfrared_d2.evaluation import evaluate_records
@@ -106,15 +106,15 @@ def main(argv=None) -> int:
         if args.check_dataset:
             load_dataset(args.check_dataset)  # checked before the export, not after it
         model = load_trained_model(cfg)  # float32: the export is never autocast
+        check_exportable(model)  # TypeError: e.g. Detectron2's own meta-architectures
+    except TypeError as e:
+        print(f"error: {args.config_file}: {e}", file=sys.stderr)
+        return 2
     except (FileNotFoundError, DatasetFileError, CheckpointError, ValueError, KeyError) as e:
         print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
         return 2
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    try:
-        export_onnx(cfg, model, args.output, tuple(args.sample_size))
-    except TypeError as e:  # a meta-architecture without export_forward (Detectron2's own)
-        print(f"error: {args.config_file}: {e}", file=sys.stderr)
-        return 2
+    export_onnx(cfg, model, args.output, tuple(args.sample_size))
     print(f"wrote {args.output} ({os.path.getsize(args.output) / 1e6:.1f} MB)")
 
     detector = OnnxDetector(args.output)

@@ -21,11 +21,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ExportGraph", "export_onnx", "export_metadata", "METADATA_KEY", "OUTPUT_NAMES"]
+__all__ = ["ExportGraph", "check_exportable", "export_onnx", "export_metadata", "METADATA_KEY",
+           "OUTPUT_NAMES"]
 
 METADATA_KEY = "deepinfrared_d2"
 OUTPUT_NAMES = ("boxes", "select_prob", "score_factor")
 OPSET = 18
+
+
+def check_exportable(model: nn.Module) -> None:
+    """Raise ``TypeError`` naming what ``model`` lacks to be exported (see the module doc)."""
+    for attr in ("export_forward", "postprocess_params", "pixel_mean", "pixel_std"):
+        if not hasattr(model, attr):
+            raise TypeError(f"{type(model).__name__} cannot be exported to ONNX: it has no "
+                            f"{attr!r} (see deepinfrared_d2.deploy.onnx_export)")
 
 
 class ExportGraph(nn.Module):
@@ -35,10 +44,7 @@ class ExportGraph(nn.Module):
 
     def __init__(self, model: nn.Module):
         super().__init__()
-        for attr in ("export_forward", "postprocess_params", "pixel_mean", "pixel_std"):
-            if not hasattr(model, attr):
-                raise TypeError(f"{type(model).__name__} cannot be exported to ONNX: it has no "
-                                f"{attr!r} (see deepinfrared_d2.deploy.onnx_export)")
+        check_exportable(model)
         self.model = model
         self.divisibility = max(int(getattr(model.backbone, "size_divisibility", 1)), 1)
 
