@@ -26,6 +26,7 @@ from detectron2.modeling import build_model
 import deepinfrared_d2  # noqa: F401  (registers the datasets)
 from deepinfrared_d2.config import get_cfg
 from deepinfrared_d2.modeling.postprocess import grid_points
+from sirst.cli import ArgumentParser, count, input_file
 
 
 def positives_summary(model, records: List[Dict]) -> Dict[str, float]:
@@ -52,11 +53,11 @@ def positives_summary(model, records: List[Dict]) -> Dict[str, float]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config-file", required=True)
+    ap = ArgumentParser(description=__doc__.split("\n\n")[0],
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config-file", required=True, type=input_file)
     ap.add_argument("--dataset", default=None, help="default: the config's DATASETS.TRAIN[0]")
-    ap.add_argument("--images", type=int, default=300, help="first N images with targets")
+    ap.add_argument("--images", type=count, default=300, help="first N images with targets")
     ap.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ...")
     args = ap.parse_args(argv)
     cfg = get_cfg(args.config_file, args.opts + ["MODEL.DEVICE", "cpu"])
