@@ -163,14 +163,15 @@ def test_background_only_batch_has_zero_box_losses():
 
 
 @pytest.mark.parametrize("name", ["Base-OSCAR", "oscar_R18_FPN_P2_256_1x",
-                                  "oscar_R18_FPN_P2_128_1x", "oscar_R18_FPN_P2_cpu"])
+                                  "oscar_R18_FPN_P2_128_1x", "oscar_R18_FPN_P2_cpu",
+                                  "oscar_lite_R18_FPN_P2_cpu"])
 def test_configs_load(name):
     cfg = oscar_cfg(name)
     assert cfg.MODEL.META_ARCHITECTURE == "OSCAR"
     assert cfg.DATASETS.TRAIN == ("sirst_v2_trainval_full",)
     assert cfg.DATASETS.TEST == ("sirst_v2_test_full",)
     assert not cfg.SOLVER.BEST_CHECKPOINT.ENABLED  # never select on the test split
-    if name != "oscar_R18_FPN_P2_cpu":
+    if not name.endswith("_cpu"):
         assert (cfg.SOLVER.MAX_ITER, cfg.SOLVER.EPOCH_ITERS, cfg.SOLVER.IMS_PER_BATCH) == (
             6924, 577, 4)
         assert (cfg.SOLVER.BASE_LR, cfg.SOLVER.WEIGHT_DECAY) == (0.002, 0.05)

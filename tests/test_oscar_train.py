@@ -30,10 +30,12 @@ def target_records():
     return [r for r in records if r["annotations"]][:4]
 
 
-def test_a_few_iterations_lower_the_loss(target_records):
+@pytest.mark.parametrize("config", ["oscar_R18_FPN_P2_cpu", "oscar_lite_R18_FPN_P2_cpu"])
+def test_a_few_iterations_lower_the_loss(target_records, config):
     torch.manual_seed(0)
     np.random.seed(0)
-    cfg = cpu_cfg(**{"INPUT.TARGET_CROP.SIZE": "(96, 96)", "INPUT.TARGET_CROP.TARGET_PROB": "1.0"})
+    cfg = oscar_cfg(config, **{"INPUT.TARGET_CROP.SIZE": "(96, 96)",
+                               "INPUT.TARGET_CROP.TARGET_PROB": "1.0"})
     mapper = NoCoDatasetMapper(cfg, is_train=True)
     batch = [mapper(r) for r in target_records]
     assert all(len(d["instances"]) > 0 for d in batch)

@@ -61,6 +61,19 @@ def test_flex_fpn_top_block_errors():
         FlexFPN(bottom_up, ["res2", "res3"], 16, [0, 1], top_block=LastLevelMaxPool())
 
 
+def test_patch_stem_sees_every_pixel_once_at_stride_4():
+    net = FlexResNet(stem_channels=16, base_channels=8, patch_stem=True, stem_stride=4,
+                     max_pooling=False).eval()
+    conv = net.stem[0]
+    assert (conv.kernel_size, conv.stride, conv.padding) == ((4, 4), (4, 4), (0, 0))
+    assert [s.stride for s in net.output_shape().values()] == [4, 8, 16, 32]
+    x = torch.rand(1, 3, 32, 40, requires_grad=True)
+    assert tuple(net.stem(x).shape) == (1, 16, 8, 10)
+    conv(x)[0, :, 2, 7].sum().backward()  # one stem cell depends on its 4x4 block only
+    touched = x.grad[0].abs().sum(0).nonzero().tolist()
+    assert touched == [[r, c] for r in range(8, 12) for c in range(28, 32)]
+
+
 def test_bn_with_frozen_statistics_trains_its_affine_part_only():
     bn = nn.BatchNorm2d(2)
     with torch.no_grad():

@@ -11,6 +11,9 @@ def add_backbone_config(cfg: CN) -> None:
     r = cfg.MODEL.FLEX_RESNET = CN()
     r.DEPTH = 18  # 18 / 34 (BasicBlock) or 50 / 101 / 152 (Bottleneck)
     r.DEEP_STEM = True  # three 3x3 convs (3 -> STEM_CHANNELS/2 -> STEM_CHANNELS/2 -> STEM_CHANNELS)
+    # One conv with kernel = stride = STEM_STRIDE instead of DEEP_STEM's (a patchify stem; with
+    # STEM_STRIDE 4 and no MAX_POOLING nothing runs at full or half resolution).
+    r.PATCH_STEM = False
     r.STEM_CHANNELS = 64
     r.STEM_STRIDE = 2  # stride of the first stem conv
     r.MAX_POOLING = True  # 3x3 stride-2 max-pool after the stem

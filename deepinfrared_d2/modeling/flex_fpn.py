@@ -154,6 +154,7 @@ def build_flex_resnet_backbone(cfg: CfgNode, input_shape: ShapeSpec) -> FlexResN
     r = cfg.MODEL.FLEX_RESNET
     return FlexResNet(depth=r.DEPTH, deep_stem=r.DEEP_STEM, stem_channels=r.STEM_CHANNELS,
                       stem_stride=r.STEM_STRIDE, max_pooling=r.MAX_POOLING,
+                      patch_stem=r.PATCH_STEM,
                       stage_strides=tuple(r.STAGE_STRIDES), base_channels=r.BASE_CHANNELS,
                       norm=r.NORM, zero_init_residual=r.ZERO_INIT_RESIDUAL,
                       out_features=tuple(r.OUT_FEATURES), in_channels=input_shape.channels)

@@ -97,7 +97,7 @@ class FlexResNet(Backbone):
     """
 
     def __init__(self, depth: int = 18, deep_stem: bool = True, stem_channels: int = 64,
-                 stem_stride: int = 2, max_pooling: bool = True,
+                 stem_stride: int = 2, max_pooling: bool = True, patch_stem: bool = False,
                  stage_strides: Sequence[int] = (1, 2, 2, 2), base_channels: int = 64,
                  norm: str = "BN", zero_init_residual: bool = True,
                  out_features: Sequence[str] = STAGE_NAMES, in_channels: int = 3):
@@ -112,7 +112,8 @@ class FlexResNet(Backbone):
             raise ValueError(f"unknown FlexResNet out_features {unknown}; "
                              f"choose from {STAGE_NAMES}")
         block, depths = RESNET_DEPTHS[depth]
-        self.stem = _build_stem(in_channels, stem_channels, stem_stride, deep_stem, norm)
+        self.stem = _build_stem(in_channels, stem_channels, stem_stride, deep_stem, patch_stem,
+                                norm)
         self.maxpool = nn.MaxPool2d(3, 2, 1) if max_pooling else nn.Identity()
         stride = stem_stride * (2 if max_pooling else 1)
         channels = stem_channels
@@ -168,10 +169,15 @@ class FlexResNet(Backbone):
                 for name in self._out_features}
 
 
-def _build_stem(in_channels: int, stem_channels: int, stride: int, deep: bool,
+def _build_stem(in_channels: int, stem_channels: int, stride: int, deep: bool, patch: bool,
                 norm: str) -> nn.Sequential:
-    """Deep stem: 3x3(stride) in->c/2, 3x3 c/2->c/2, 3x3 c/2->c (BN + ReLU after each);
-    otherwise one 7x7(stride) conv in->c + BN + ReLU (the torchvision stem)."""
+    """Patch stem: one conv in->c with kernel = stride (every pixel enters once, nothing is
+    computed at full resolution) + BN + ReLU; deep stem: 3x3(stride) in->c/2, 3x3 c/2->c/2,
+    3x3 c/2->c (BN + ReLU after each); otherwise one 7x7(stride) conv in->c + BN + ReLU (the
+    torchvision stem)."""
+    if patch:
+        return nn.Sequential(nn.Conv2d(in_channels, stem_channels, stride, stride, bias=False),
+                             get_norm(norm, stem_channels), nn.ReLU(inplace=True))
     if not deep:
         return nn.Sequential(nn.Conv2d(in_channels, stem_channels, 7, stride, 3, bias=False),
                              get_norm(norm, stem_channels), nn.ReLU(inplace=True))
