@@ -145,13 +145,13 @@ def test_export_refuses_a_partial_checkpoint(tmp_path, model):
 
 
 def test_export_of_a_detectron2_meta_architecture_is_a_clear_error(tmp_path):
-    config = os.path.join(ROOT, "projects/Detectron2Baselines/configs/retinanet_R18_FPN_cpu.yaml")
-    retinanet = SIRSTTrainer.build_model(get_cfg(config, ["MODEL.DEVICE", "cpu"]))
-    torch.save({"model": retinanet.state_dict()}, tmp_path / "retinanet.pth")
+    config = os.path.join(ROOT, "projects/Detectron2Baselines/configs/faster_rcnn_R18_FPN_cpu.yaml")
+    frcnn = SIRSTTrainer.build_model(get_cfg(config, ["MODEL.DEVICE", "cpu"]))
+    torch.save({"model": frcnn.state_dict()}, tmp_path / "frcnn.pth")
     r = subprocess.run([sys.executable, os.path.join(ROOT, "tools/export_model.py"),
                         "--config-file", config, "--output", str(tmp_path / "m.onnx"),
-                        "MODEL.WEIGHTS", str(tmp_path / "retinanet.pth")],
+                        "MODEL.WEIGHTS", str(tmp_path / "frcnn.pth")],
                        capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert "retinanet_R18_FPN_cpu.yaml: RetinaNet cannot be exported to ONNX" in r.stderr
+    assert "faster_rcnn_R18_FPN_cpu.yaml: GeneralizedRCNN cannot be exported to ONNX" in r.stderr
     assert not (tmp_path / "m.onnx").exists()

@@ -1,6 +1,6 @@
 """Deployment: the NumPy post-processor against torchvision's NMS, and an ONNX export of a
-freshly initialised OSCAR and FCOS-RFLA whose ONNX Runtime outputs and detections equal
-PyTorch's on real SIRST-V2 images of two sizes."""
+freshly initialised OSCAR, FCOS-RFLA and (Detectron2's) RetinaNet whose ONNX Runtime outputs
+and detections equal PyTorch's on real SIRST-V2 images of two sizes."""
 import os
 
 import numpy as np
@@ -15,7 +15,7 @@ from deepinfrared_d2.config import get_cfg
 from deepinfrared_d2.data import read_image_bgr
 from deepinfrared_d2.data.mapper import NoCoDatasetMapper
 from deepinfrared_d2.deploy import cell_detections, nms
-from deepinfrared_d2.deploy.compare import matched_differences
+from deepinfrared_d2.deploy.compare import candidate_differences, matched_differences
 from deepinfrared_d2.deploy.onnx_export import ExportGraph, export_onnx
 from deepinfrared_d2.deploy.onnx_runtime import OnnxDetector
 
@@ -41,6 +41,13 @@ def fresh_model(detector: str):
         cfg = oscar_cfg(**{"MODEL.FLEX_RESNET.BASE_CHANNELS": "16",
                            "MODEL.FLEX_RESNET.STEM_CHANNELS": "16",
                            "MODEL.OSCAR.STACKED_CONVS": "2", "MODEL.OSCAR.HEAD_INIT_STD": "0.1"})
+    elif detector == "retinanet":  # every anchor a candidate, 100 per level
+        cfg = get_cfg(os.path.join(ROOT, "projects/Detectron2Baselines/configs/"
+                                         "retinanet_R18_FPN_cpu.yaml"), [
+            "MODEL.DEVICE", "cpu", "MODEL.FLEX_RESNET.STEM_CHANNELS", "16",
+            "MODEL.FLEX_RESNET.BASE_CHANNELS", "16", "MODEL.FLEX_FPN.OUT_CHANNELS", "32",
+            "MODEL.RETINANET.SCORE_THRESH_TEST", "0.0", "MODEL.RETINANET.TOPK_CANDIDATES_TEST",
+            "100", "TEST.DETECTIONS_PER_IMAGE", "60"])
     else:  # FCOS-RFLA; every point a candidate, 100 per level: P3 has more, P7 fewer
         cfg = get_cfg(os.path.join(ROOT, "projects/FCOS/configs/fcos_rfla_R18_FPN_cpu.yaml"), [
             "MODEL.DEVICE", "cpu", "MODEL.FLEX_RESNET.STEM_CHANNELS", "16",
@@ -48,14 +55,15 @@ def fresh_model(detector: str):
             "MODEL.FCOS.FEAT_CHANNELS", "32", "MODEL.FCOS.TEST_SCORE_THRESH", "0.0",
             "MODEL.FCOS.TEST_NMS_PRE", "100", "MODEL.FCOS.TEST_MAX_PER_IMAGE", "60"])
     model = build_model(cfg).eval()
-    if detector == "fcos":  # a wider head init, so that scores do not all tie at the prior
-        with torch.no_grad():
-            for p in model.head.parameters():
-                p.add_(torch.randn_like(p) * 0.1)
+    if detector != "oscar":  # a wider head init, so that scores do not all tie at the prior
+        with torch.no_grad():  # (RetinaNet: its classifier; wide box deltas would exp() away)
+            for name, p in model.head.named_parameters():
+                if detector == "fcos" or "cls" in name:
+                    p.add_(torch.randn_like(p) * 0.1)
     return cfg, model
 
 
-@pytest.fixture(scope="module", params=["oscar", "fcos"])
+@pytest.fixture(scope="module", params=["oscar", "fcos", "retinanet"])
 def exported(request, tmp_path_factory):
     """A fresh model and its ONNX file."""
     cfg, model = fresh_model(request.param)
@@ -110,6 +118,22 @@ def test_matched_differences_pair_near_ties_in_either_order():
     assert matched_differences(boxes, scores, boxes[::-1], scores[::-1]) == (0.0, 0.0)
     box_diff, _ = matched_differences(boxes, scores, boxes + 0.25, scores)
     assert box_diff == pytest.approx(0.25)
+
+
+def test_candidate_lists_are_compared_whatever_the_order_of_near_ties():
+    boxes = np.array([[0, 5, 9], [0, 5, 9], [1, 6, 10], [1, 6, 10]], np.float32)[None, :, None]
+    prob = np.array([[0.5, 0.5 + 1e-7, 0.01]], np.float32)[None, :, None]  # (1, K=1, 1, N=3)
+    ref = (boxes, prob, np.ones_like(prob))
+    swapped = tuple(a[..., [1, 0, 2]] for a in ref)
+    assert candidate_differences(swapped, ref, score_thresh=0.05) == (0.0, 0.0, 0.0)
+    moved = boxes.copy()
+    moved[0, :, 0, 1] += 0.25  # a kept candidate moves
+    assert candidate_differences((moved, prob, ref[2]), ref, 0.05)[0] == pytest.approx(0.25)
+    moved = boxes.copy()
+    moved[0, :, 0, 2] += 3  # below the threshold: post-processing never sees it
+    assert candidate_differences((moved, prob, ref[2]), ref, 0.05)[0] == 0.0
+    grid = tuple(a.reshape(1, -1, 3, 1) for a in ref)  # cells: compared one by one
+    assert candidate_differences(tuple(a[:, :, ::-1] for a in grid), grid, 0.05)[0] == 9.0
 
 
 def test_a_file_that_is_not_an_export_is_a_clear_error(tmp_path):

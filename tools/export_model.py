@@ -6,7 +6,9 @@
 
 The graph holds normalisation, padding, the dense network and the per-cell box decoding
 (``deepinfrared_d2.deploy.onnx_export``); candidate selection and NMS run in NumPy
-(``cell_detections``, the same code as the PyTorch model's inference). Run the file with
+(``cell_detections``, the same code as the PyTorch model's inference; for Detectron2's
+RetinaNet, with Detectron2's order of NMS and clipping). Faster R-CNN is refused (exit 2).
+Run the file with
 ``tools/demo.py --onnx FILE`` or ``deepinfrared_d2.deploy.onnx_runtime.OnnxDetector``.
 After writing, the dense outputs of ONNX Runtime and PyTorch are compared on the ``--check``
 images (``--check A.png --check B.png``; default: one random image of ``--sample-size``) and
@@ -36,8 +38,8 @@ from tqdm import tqdm
 
 import deepinfrared_d2  # noqa: F401  (registers the datasets)
 from deepinfrared_d2.data.mapper import NoCoDatasetMapper
-from deepinfrared_d2.deploy.compare import matched_differences
-from deepinfrared_d2.deploy.onnx_export import ExportGraph, check_exportable, export_onnx
+from deepinfrared_d2.deploy.compare import candidate_differences, matched_differences
+from deepinfrared_d2.deploy.onnx_export import ExportGraph, export_onnx, exportable
 from deepinfrared_d2.deploy.onnx_runtime import OnnxDetector
 from deepinfrared_d2.engine import CheckpointError, load_trained_model, setup_cfg
 from deepinfrared_d2.evaluation import evaluate_records
@@ -54,12 +56,13 @@ NOCOAP_TOL = 1e-6  # largest accepted |mNoCoAP(ONNX Runtime) - mNoCoAP(PyTorch)|
 
 
 def compare(detector: OnnxDetector, model: torch.nn.Module, image: np.ndarray) -> dict:
-    """Max |ORT - PyTorch| per dense output on one float32 (1, 3, h, w) network input."""
+    """Max |ORT - PyTorch| per dense output on one float32 (1, 3, h, w) network input
+    (``candidate_differences``)."""
     with torch.no_grad():
-        ref = ExportGraph(model).eval()(torch.from_numpy(image))
-    got = detector.dense(image)
-    return {name: float(np.abs(g - r.numpy()).max())
-            for name, g, r in zip(("boxes", "select_prob", "score_factor"), got, ref)}
+        ref = [t.numpy() for t in ExportGraph(model).eval()(torch.from_numpy(image))]
+    diffs = candidate_differences(detector.dense(image), ref,
+                                  detector.meta["postprocess_params"]["score_thresh"])
+    return dict(zip(("boxes", "select_prob", "score_factor"), diffs))
 
 
 def check_dataset(detector: OnnxDetector, model: torch.nn.Module, cfg, name: str) -> Dict:
@@ -106,7 +109,7 @@ def main(argv=None) -> int:
         if args.check_dataset:
             load_dataset(args.check_dataset)  # checked before the export, not after it
         model = load_trained_model(cfg)  # float32: the export is never autocast
-        check_exportable(model)  # TypeError: e.g. Detectron2's own meta-architectures
+        exportable(model)  # TypeError: e.g. Detectron2's Faster R-CNN
     except TypeError as e:
         print(f"error: {args.config_file}: {e}", file=sys.stderr)
         return 2

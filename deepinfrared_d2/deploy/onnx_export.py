@@ -4,11 +4,12 @@ per-cell box decoding in the graph; selection and NMS stay in NumPy (``cell_dete
 A model can be exported when it provides ``export_forward(images) -> (boxes, select_prob,
 score_factor)`` on normalised, padded images (B, 3, H, W), ``postprocess_params()`` (the
 keyword arguments of ``cell_detections``), ``pixel_mean``/``pixel_std`` buffers and
-``backbone.size_divisibility`` (OSCAR does). The graph takes one image (1, 3, H, W) float32
-of raw pixel values (0-255) in ``INPUT.FORMAT`` order at the network input size (after the
-test-time resize), any H and W; the test-time resize, the channel order and the
-post-processing parameters are stored in the file's metadata (``METADATA_KEY``), so
-``OnnxDetector`` needs nothing else.
+``backbone.size_divisibility`` (OSCAR and FCOS do; Detectron2's RetinaNet gets them from
+``detectron2_export.RetinaNetExport``; Faster R-CNN cannot be exported). The graph takes one
+image (1, 3, H, W) float32 of raw pixel values (0-255) in ``INPUT.FORMAT`` order at the
+network input size (after the test-time resize), any H and W; the test-time resize, the
+channel order and the post-processing parameters are stored in the file's metadata
+(``METADATA_KEY``), so ``OnnxDetector`` needs nothing else.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ExportGraph", "check_exportable", "export_onnx", "export_metadata", "METADATA_KEY",
+__all__ = ["ExportGraph", "exportable", "export_onnx", "export_metadata", "METADATA_KEY",
            "OUTPUT_NAMES"]
 
 METADATA_KEY = "deepinfrared_d2"
@@ -29,12 +30,20 @@ OUTPUT_NAMES = ("boxes", "select_prob", "score_factor")
 OPSET = 18
 
 
-def check_exportable(model: nn.Module) -> None:
-    """Raise ``TypeError`` naming what ``model`` lacks to be exported (see the module doc)."""
+def exportable(model: nn.Module) -> nn.Module:
+    """``model`` itself when it has the export interface (see the module doc), an adapter
+    for Detectron2's RetinaNet (``detectron2_export``); ``TypeError`` naming what it lacks
+    otherwise."""
+    from detectron2.modeling.meta_arch.retinanet import RetinaNet
+
+    if isinstance(model, RetinaNet):
+        from .detectron2_export import RetinaNetExport
+        return RetinaNetExport(model)
     for attr in ("export_forward", "postprocess_params", "pixel_mean", "pixel_std"):
         if not hasattr(model, attr):
             raise TypeError(f"{type(model).__name__} cannot be exported to ONNX: it has no "
                             f"{attr!r} (see deepinfrared_d2.deploy.onnx_export)")
+    return model
 
 
 class ExportGraph(nn.Module):
@@ -44,8 +53,7 @@ class ExportGraph(nn.Module):
 
     def __init__(self, model: nn.Module):
         super().__init__()
-        check_exportable(model)
-        self.model = model
+        self.model = exportable(model)
         self.divisibility = max(int(getattr(model.backbone, "size_divisibility", 1)), 1)
 
     def forward(self, image: torch.Tensor) -> Tuple[torch.Tensor, ...]:
@@ -89,7 +97,7 @@ def export_onnx(cfg, model: nn.Module, path: str, sample_size: Tuple[int, int] =
                                         **{n: {2: "cells_h", 3: "cells_w"} for n in OUTPUT_NAMES}})
     proto = onnx.load(path)
     entry = proto.metadata_props.add()
-    entry.key, entry.value = METADATA_KEY, json.dumps(export_metadata(cfg, model))
+    entry.key, entry.value = METADATA_KEY, json.dumps(export_metadata(cfg, graph.model))
     onnx.checker.check_model(proto)
     onnx.save(proto, path)
     return path

@@ -49,7 +49,8 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float,
 def cell_detections(boxes: np.ndarray, select_prob: np.ndarray, score_factor: np.ndarray,
                     image_size: Tuple[int, int], original_size: Tuple[int, int],
                     score_thresh: float, nms_pre: int, nms_thresh: float,
-                    max_per_image: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+                    max_per_image: int, clip_after_nms: bool = False
+                    ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Detections of one image in original-image pixels.
 
     Args:
@@ -62,6 +63,9 @@ def cell_detections(boxes: np.ndarray, select_prob: np.ndarray, score_factor: np
         nms_pre: candidates kept (highest select_prob first, stable) before NMS.
         nms_thresh: IoU above which a lower-scored box of the same class is suppressed.
         max_per_image: detections kept after NMS.
+        clip_after_nms: Detectron2's dense detectors (RetinaNet): NMS on the unclipped boxes,
+            then ``detector_postprocess``: multiply by the float32 scale, clip to the original
+            image, drop boxes with a side <= 0.
     Returns:
         boxes (n, 4) float32 XYXY with x1 <= x2, y1 <= y2, scores (n,) float32, classes (n,)
         int64, by decreasing score.
@@ -74,19 +78,31 @@ def cell_detections(boxes: np.ndarray, select_prob: np.ndarray, score_factor: np
     cells, classes = keep // num_classes, keep % num_classes
     flat = np.asarray(boxes, dtype=np.float32).transpose(1, 2, 0).reshape(-1, 4)[cells]
     h, w = int(image_size[0]), int(image_size[1])
-    flat[:, 0::2] = np.clip(flat[:, 0::2], 0, w)
-    flat[:, 1::2] = np.clip(flat[:, 1::2], 0, h)
     orig_h, orig_w = int(original_size[0]), int(original_size[1])
-    flat = flat / np.array([w / orig_w, h / orig_h, w / orig_w, h / orig_h], dtype=np.float32)
+    if not clip_after_nms:
+        flat = _clip(flat, h, w)
+        flat = flat / np.array([w / orig_w, h / orig_h, w / orig_w, h / orig_h], dtype=np.float32)
     scores = prob[keep] * factor[keep]
 
     kept = [idx[nms(flat[idx], scores[idx], nms_thresh, max_per_image)]
             for idx in (np.flatnonzero(classes == c) for c in np.unique(classes))]
     kept = np.concatenate(kept) if kept else np.zeros(0, dtype=np.int64)
     kept = kept[np.argsort(-scores[kept], kind="stable")][:max_per_image]
+    out = flat[kept]
+    if clip_after_nms:
+        out = _clip(out * np.array([orig_w / w, orig_h / h] * 2, dtype=np.float32), orig_h, orig_w)
+        nonempty = (out[:, 2] > out[:, 0]) & (out[:, 3] > out[:, 1])
+        out, kept = out[nonempty], kept[nonempty]
     # An offset can invert a box (x2 < x1), as in the reference; NMS above uses it as given,
     # the output has sorted corners (same centre, so the same NoCo match; a valid XYWH box).
-    out = flat[kept]
     out = np.concatenate([np.minimum(out[:, :2], out[:, 2:]), np.maximum(out[:, :2], out[:, 2:])],
                          axis=1)
     return out, scores[kept], classes[kept].astype(np.int64)
+
+
+def _clip(boxes: np.ndarray, h: int, w: int) -> np.ndarray:
+    """(N, 4) XYXY boxes clipped to [0, w] x [0, h]."""
+    boxes = boxes.copy()
+    boxes[:, 0::2] = np.clip(boxes[:, 0::2], 0, w)
+    boxes[:, 1::2] = np.clip(boxes[:, 1::2], 0, h)
+    return boxes
