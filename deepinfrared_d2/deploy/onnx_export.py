@@ -54,7 +54,7 @@ class ExportGraph(nn.Module):
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = exportable(model)
-        self.divisibility = max(int(getattr(model.backbone, "size_divisibility", 1)), 1)
+        self.divisibility = max(int(getattr(self.model.backbone, "size_divisibility", 1)), 1)
 
     def forward(self, image: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         x = (image - self.model.pixel_mean) / self.model.pixel_std
