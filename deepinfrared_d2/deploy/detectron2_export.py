@@ -17,6 +17,8 @@ import torch
 from detectron2.modeling.meta_arch.retinanet import RetinaNet, permute_to_N_HWA_K
 from torch import nn
 
+from ..modeling.postprocess import top_count
+
 __all__ = ["RetinaNetExport"]
 
 
@@ -50,11 +52,7 @@ class RetinaNetExport(nn.Module):
         boxes, scores = [], []
         for logit, delta, anchors in zip(logits, deltas, m.anchor_generator(features)):
             prob = permute_to_N_HWA_K(logit, m.num_classes)[0].sigmoid().flatten()  # (HWA*K,)
-            if torch.jit.is_tracing():  # ONNX export: HWA is only known at run time
-                k = torch.clamp(torch._shape_as_tensor(prob)[0], max=m.test_topk_candidates)
-            else:
-                k = min(prob.shape[0], m.test_topk_candidates)
-            top, idx = prob.topk(k)
+            top, idx = prob.topk(top_count(prob, m.test_topk_candidates))
             anchor, cls = idx // m.num_classes, idx % m.num_classes
             boxes.append(m.box2box_transform.apply_deltas(
                 permute_to_N_HWA_K(delta, 4)[0][anchor], anchors.tensor[anchor]))

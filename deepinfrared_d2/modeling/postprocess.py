@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from detectron2.structures import Boxes, Instances
 
-__all__ = ["grid_points", "decode_distances", "detections_to_instances"]
+__all__ = ["grid_points", "decode_distances", "detections_to_instances", "top_count"]
 
 
 def grid_points(height: int, width: int, stride: float, device=None,
@@ -20,6 +20,14 @@ def grid_points(height: int, width: int, stride: float, device=None,
     xs = (torch.arange(width, device=device, dtype=dtype) + 0.5) * stride
     yy, xx = torch.meshgrid(ys, xs, indexing="ij")
     return torch.stack([xx.reshape(-1), yy.reshape(-1)], dim=1)
+
+
+def top_count(scores: torch.Tensor, k: int):
+    """min(len(scores), k) for ``scores.topk``: an int, or under ONNX tracing a graph value
+    (the number of candidates of a level is only known at run time)."""
+    if torch.jit.is_tracing():
+        return torch.clamp(torch._shape_as_tensor(scores)[0], max=k)
+    return min(scores.shape[0], k)
 
 
 def decode_distances(points: torch.Tensor, dists: torch.Tensor) -> torch.Tensor:

@@ -20,6 +20,7 @@ from deepinfrared_d2.modeling.losses import (
 from deepinfrared_d2.modeling.postprocess import (
     decode_distances,
     grid_points,
+    top_count,
 )
 
 from .assignment import RFLA_MODES, fcos_assign, fcos_targets, rfla_assign
@@ -220,10 +221,7 @@ class FCOS(DenseDetector):
             dists = outputs.bbox_dists[level][i].float().flatten(1).t()
             if self.head.norm_on_bbox:
                 dists = dists * stride
-            if torch.jit.is_tracing():  # ONNX export: P is only known at run time
-                k = torch.clamp(torch._shape_as_tensor(prob)[0], max=self.test_nms_pre)
-            else:
-                k = min(prob.shape[0], self.test_nms_pre)
+            k = top_count(prob, self.test_nms_pre)
             top = (prob * ctr[:, None]).max(dim=1).values.topk(k).indices  # best first
             prob, ctr, dists, pts = prob[top], ctr[top], dists[top], pts[top]
             boxes.append(decode_distances(pts, dists))
