@@ -144,14 +144,16 @@ def test_export_refuses_a_partial_checkpoint(tmp_path, model):
     assert not (tmp_path / "m.onnx").exists()
 
 
-def test_export_of_a_detectron2_meta_architecture_is_a_clear_error(tmp_path):
+def test_export_of_an_unsupported_detectron2_model_is_a_clear_error(tmp_path):
     config = os.path.join(ROOT, "projects/Detectron2Baselines/configs/faster_rcnn_R18_FPN_cpu.yaml")
-    frcnn = SIRSTTrainer.build_model(get_cfg(config, ["MODEL.DEVICE", "cpu"]))
-    torch.save({"model": frcnn.state_dict()}, tmp_path / "frcnn.pth")
+    mask_rcnn = SIRSTTrainer.build_model(get_cfg(config, ["MODEL.DEVICE", "cpu",
+                                                          "MODEL.MASK_ON", "True"]))
+    torch.save({"model": mask_rcnn.state_dict()}, tmp_path / "mask_rcnn.pth")
     r = subprocess.run([sys.executable, os.path.join(ROOT, "tools/export_model.py"),
                         "--config-file", config, "--output", str(tmp_path / "m.onnx"),
-                        "MODEL.WEIGHTS", str(tmp_path / "frcnn.pth")],
+                        "MODEL.WEIGHTS", str(tmp_path / "mask_rcnn.pth"), "MODEL.MASK_ON", "True"],
                        capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert "faster_rcnn_R18_FPN_cpu.yaml: GeneralizedRCNN cannot be exported to ONNX" in r.stderr
+    assert ("faster_rcnn_R18_FPN_cpu.yaml: GeneralizedRCNN cannot be exported to ONNX: it has a "
+            "mask or keypoint head (only Faster R-CNN is supported)") in r.stderr
     assert not (tmp_path / "m.onnx").exists()

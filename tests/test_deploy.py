@@ -1,6 +1,6 @@
 """Deployment: the NumPy post-processor against torchvision's NMS, and an ONNX export of a
-freshly initialised OSCAR, FCOS-RFLA and (Detectron2's) RetinaNet whose ONNX Runtime outputs
-and detections equal PyTorch's on real SIRST-V2 images of two sizes."""
+freshly initialised OSCAR, FCOS-RFLA and (Detectron2's) RetinaNet and Faster R-CNN whose ONNX
+Runtime outputs and detections equal PyTorch's on real SIRST-V2 images of two sizes."""
 import os
 
 import numpy as np
@@ -48,6 +48,13 @@ def fresh_model(detector: str):
             "MODEL.FLEX_RESNET.BASE_CHANNELS", "16", "MODEL.FLEX_FPN.OUT_CHANNELS", "32",
             "MODEL.RETINANET.SCORE_THRESH_TEST", "0.0", "MODEL.RETINANET.TOPK_CANDIDATES_TEST",
             "100", "TEST.DETECTIONS_PER_IMAGE", "60"])
+    elif detector == "faster_rcnn":  # every RoI a candidate
+        cfg = get_cfg(os.path.join(ROOT, "projects/Detectron2Baselines/configs/"
+                                         "faster_rcnn_R18_FPN_cpu.yaml"), [
+            "MODEL.DEVICE", "cpu", "MODEL.FLEX_RESNET.STEM_CHANNELS", "16",
+            "MODEL.FLEX_RESNET.BASE_CHANNELS", "16", "MODEL.FLEX_FPN.OUT_CHANNELS", "32",
+            "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0", "MODEL.RPN.PRE_NMS_TOPK_TEST", "300",
+            "MODEL.RPN.POST_NMS_TOPK_TEST", "200", "TEST.DETECTIONS_PER_IMAGE", "60"])
     else:  # FCOS-RFLA; every point a candidate, 100 per level: P3 has more, P7 fewer
         cfg = get_cfg(os.path.join(ROOT, "projects/FCOS/configs/fcos_rfla_R18_FPN_cpu.yaml"), [
             "MODEL.DEVICE", "cpu", "MODEL.FLEX_RESNET.STEM_CHANNELS", "16",
@@ -55,7 +62,12 @@ def fresh_model(detector: str):
             "MODEL.FCOS.FEAT_CHANNELS", "32", "MODEL.FCOS.TEST_SCORE_THRESH", "0.0",
             "MODEL.FCOS.TEST_NMS_PRE", "100", "MODEL.FCOS.TEST_MAX_PER_IMAGE", "60"])
     model = build_model(cfg).eval()
-    if detector != "oscar":  # a wider head init, so that scores do not all tie at the prior
+    if detector == "faster_rcnn":  # wider classifiers, so that scores do not all tie
+        with torch.no_grad():
+            for layer in (model.proposal_generator.rpn_head.objectness_logits,
+                          model.roi_heads.box_predictor.cls_score):
+                layer.weight.add_(torch.randn_like(layer.weight) * 0.1)
+    elif detector != "oscar":  # a wider head init, so that scores do not all tie at the prior
         with torch.no_grad():  # (RetinaNet: its classifier; wide box deltas would exp() away)
             for name, p in model.head.named_parameters():
                 if detector == "fcos" or "cls" in name:
@@ -63,7 +75,7 @@ def fresh_model(detector: str):
     return cfg, model
 
 
-@pytest.fixture(scope="module", params=["oscar", "fcos", "retinanet"])
+@pytest.fixture(scope="module", params=["oscar", "fcos", "retinanet", "faster_rcnn"])
 def exported(request, tmp_path_factory):
     """A fresh model and its ONNX file."""
     cfg, model = fresh_model(request.param)
@@ -110,6 +122,36 @@ def test_detections_have_sorted_corners_and_keep_their_centre():
                                        nms_thresh=0.5, max_per_image=10)
     assert found.tolist() == [[6, 10, 10, 14], [20, 20, 24, 24]]  # x2 < x1 inverted back
     assert scores.tolist() == pytest.approx([0.9, 0.8])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_clip_both_is_detectron2s_rcnn_postprocessing(seed):
+    """``clip="both"`` = ``fast_rcnn_inference`` + ``detector_postprocess`` on boxes that cross
+    the border or lie outside it, two classes, an input resized from the original image."""
+    from detectron2.modeling.postprocessing import detector_postprocess
+    from detectron2.modeling.roi_heads.fast_rcnn import fast_rcnn_inference_single_image
+
+    rng = np.random.default_rng(seed)
+    num, classes, (h, w), original = 400, 2, (60, 80), (45, 100)
+    xy = rng.uniform(-20, 90, (num, classes, 2)).astype(np.float32)
+    boxes = np.concatenate([xy, xy + rng.uniform(1, 15, (num, classes, 2))], axis=2)
+    prob = rng.dirichlet(np.ones(classes + 1), num).astype(np.float32)  # + background
+    # IoU 0.6 as predicted, 0.2 once clipped to the image: both kept
+    boxes[:2, 0] = [[-10, 5, 2, 15], [-10, 5, 10, 15]]
+    prob[:2] = [[0.9, 0.05, 0.05], [0.8, 0.1, 0.1]]
+    ref = fast_rcnn_inference_single_image(torch.from_numpy(boxes.reshape(num, -1)),
+                                           torch.from_numpy(prob), (h, w), 0.05, 0.5, 50)[0]
+    ref = detector_postprocess(ref, *original)
+    cell_boxes = boxes.reshape(-1, 4).T[:, None]  # (4, 1, R*K): one cell per (RoI, class)
+    cell_prob = (prob[:, :classes, None] * np.eye(classes, dtype=np.float32)).reshape(-1, classes)
+    cell_prob = cell_prob.T[:, None]
+    found, scores, found_classes = cell_detections(
+        cell_boxes, cell_prob, np.ones_like(cell_prob), image_size=(h, w), original_size=original,
+        score_thresh=0.05, nms_pre=num * classes, nms_thresh=0.5, max_per_image=50, clip="both")
+    assert 0 < len(scores) == len(ref) < 50  # some empty boxes dropped
+    np.testing.assert_allclose(found, ref.pred_boxes.tensor.numpy(), rtol=0, atol=1e-4)
+    np.testing.assert_array_equal(scores, ref.scores.numpy())
+    np.testing.assert_array_equal(found_classes, ref.pred_classes.numpy())
 
 
 def test_matched_differences_pair_near_ties_in_either_order():

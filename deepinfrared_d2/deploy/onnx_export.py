@@ -1,11 +1,12 @@
 """Export a trained detector to ONNX: pixel normalisation, padding, the dense network and the
 per-cell box decoding in the graph; selection and NMS stay in NumPy (``cell_detections``).
 
-A model can be exported when it provides ``export_forward(images) -> (boxes, select_prob,
-score_factor)`` on normalised, padded images (B, 3, H, W), ``postprocess_params()`` (the
-keyword arguments of ``cell_detections``), ``pixel_mean``/``pixel_std`` buffers and
-``backbone.size_divisibility`` (OSCAR and FCOS do; Detectron2's RetinaNet gets them from
-``detectron2_export.RetinaNetExport``; Faster R-CNN cannot be exported). The graph takes one
+A model can be exported when it provides ``export_forward(images, image_size) -> (boxes,
+select_prob, score_factor)`` on a normalised, padded image (1, 3, H, W) whose unpadded size is
+``image_size`` ((2,) int64 tensor (h, w)), ``postprocess_params()`` (the keyword arguments of
+``cell_detections``), ``pixel_mean``/``pixel_std`` buffers and ``backbone.size_divisibility``
+(OSCAR and FCOS do; Detectron2's RetinaNet and Faster R-CNN get them from the adapters in
+``detectron2_export``). The graph takes one
 image (1, 3, H, W) float32 of raw pixel values (0-255) in ``INPUT.FORMAT`` order at the
 network input size (after the test-time resize), any H and W; the test-time resize, the
 channel order and the post-processing parameters are stored in the file's metadata
@@ -32,13 +33,17 @@ OPSET = 18
 
 def exportable(model: nn.Module) -> nn.Module:
     """``model`` itself when it has the export interface (see the module doc), an adapter
-    for Detectron2's RetinaNet (``detectron2_export``); ``TypeError`` naming what it lacks
-    otherwise."""
+    for Detectron2's RetinaNet and Faster R-CNN (``detectron2_export``); ``TypeError`` naming
+    what it lacks otherwise."""
+    from detectron2.modeling.meta_arch.rcnn import GeneralizedRCNN
     from detectron2.modeling.meta_arch.retinanet import RetinaNet
 
+    from .detectron2_export import RCNNExport, RetinaNetExport
+
     if isinstance(model, RetinaNet):
-        from .detectron2_export import RetinaNetExport
         return RetinaNetExport(model)
+    if isinstance(model, GeneralizedRCNN):
+        return RCNNExport(model)
     for attr in ("export_forward", "postprocess_params", "pixel_mean", "pixel_std"):
         if not hasattr(model, attr):
             raise TypeError(f"{type(model).__name__} cannot be exported to ONNX: it has no "
@@ -48,7 +53,7 @@ def exportable(model: nn.Module) -> nn.Module:
 
 class ExportGraph(nn.Module):
     """Raw image (1, 3, H, W) -> normalise -> zero-pad to the size divisibility ->
-    ``model.export_forward``: boxes (1, 4, h, w), select_prob (1, K, h, w),
+    ``model.export_forward`` (with the unpadded size): boxes (1, 4, h, w), select_prob (1, K, h, w),
     score_factor (1, K, h, w) per output cell."""
 
     def __init__(self, model: nn.Module):
@@ -61,7 +66,7 @@ class ExportGraph(nn.Module):
         h, w = x.shape[-2:]
         d = self.divisibility
         x = F.pad(x, (0, (d - w % d) % d, 0, (d - h % d) % d), value=0.0)
-        return tuple(self.model.export_forward(x))
+        return tuple(self.model.export_forward(x, torch._shape_as_tensor(image)[2:]))
 
 
 def export_metadata(cfg, model: nn.Module) -> Dict:

@@ -13,7 +13,9 @@ from typing import Tuple
 
 import numpy as np
 
-__all__ = ["nms", "cell_detections"]
+__all__ = ["nms", "cell_detections", "CLIP_MODES"]
+
+CLIP_MODES = ("before_nms", "after_nms", "both")
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float,
@@ -49,7 +51,7 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float,
 def cell_detections(boxes: np.ndarray, select_prob: np.ndarray, score_factor: np.ndarray,
                     image_size: Tuple[int, int], original_size: Tuple[int, int],
                     score_thresh: float, nms_pre: int, nms_thresh: float,
-                    max_per_image: int, clip_after_nms: bool = False
+                    max_per_image: int, clip: str = "before_nms"
                     ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Detections of one image in original-image pixels.
 
@@ -63,13 +65,18 @@ def cell_detections(boxes: np.ndarray, select_prob: np.ndarray, score_factor: np
         nms_pre: candidates kept (highest select_prob first, stable) before NMS.
         nms_thresh: IoU above which a lower-scored box of the same class is suppressed.
         max_per_image: detections kept after NMS.
-        clip_after_nms: Detectron2's dense detectors (RetinaNet): NMS on the unclipped boxes,
-            then ``detector_postprocess``: multiply by the float32 scale, clip to the original
-            image, drop boxes with a side <= 0.
+        clip: where boxes are clipped. "before_nms" (OSCAR, FCOS; mmdet's order): clip to the
+            input, divide by the float32 scale, NMS. "after_nms" (Detectron2's dense
+            detectors, RetinaNet): NMS on the unclipped boxes, then ``detector_postprocess``:
+            multiply by the float32 scale, clip to the original image, drop boxes with a side
+            <= 0. "both" (Detectron2's R-CNN, ``fast_rcnn_inference``): clip to the input,
+            NMS, then ``detector_postprocess``.
     Returns:
         boxes (n, 4) float32 XYXY with x1 <= x2, y1 <= y2, scores (n,) float32, classes (n,)
         int64, by decreasing score.
     """
+    if clip not in CLIP_MODES:
+        raise ValueError(f"clip must be one of {CLIP_MODES}, not {clip!r}")
     num_classes = select_prob.shape[0]
     prob = np.asarray(select_prob, dtype=np.float32).transpose(1, 2, 0).reshape(-1)
     factor = np.asarray(score_factor, dtype=np.float32).transpose(1, 2, 0).reshape(-1)
@@ -79,8 +86,9 @@ def cell_detections(boxes: np.ndarray, select_prob: np.ndarray, score_factor: np
     flat = np.asarray(boxes, dtype=np.float32).transpose(1, 2, 0).reshape(-1, 4)[cells]
     h, w = int(image_size[0]), int(image_size[1])
     orig_h, orig_w = int(original_size[0]), int(original_size[1])
-    if not clip_after_nms:
+    if clip != "after_nms":
         flat = _clip(flat, h, w)
+    if clip == "before_nms":
         flat = flat / np.array([w / orig_w, h / orig_h, w / orig_w, h / orig_h], dtype=np.float32)
     scores = prob[keep] * factor[keep]
 
@@ -89,7 +97,7 @@ def cell_detections(boxes: np.ndarray, select_prob: np.ndarray, score_factor: np
     kept = np.concatenate(kept) if kept else np.zeros(0, dtype=np.int64)
     kept = kept[np.argsort(-scores[kept], kind="stable")][:max_per_image]
     out = flat[kept]
-    if clip_after_nms:
+    if clip != "before_nms":
         out = _clip(out * np.array([orig_w / w, orig_h / h] * 2, dtype=np.float32), orig_h, orig_w)
         nonempty = (out[:, 2] > out[:, 0]) & (out[:, 3] > out[:, 1])
         out, kept = out[nonempty], kept[nonempty]

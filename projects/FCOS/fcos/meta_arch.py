@@ -2,7 +2,7 @@
 vanilla FCOS assignment (OSCAR spec 5.2, 6.3, 7.5, 8.2)."""
 from __future__ import annotations
 
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -231,9 +231,11 @@ class FCOS(DenseDetector):
         return (torch.cat(boxes).t()[:, None], prob,
                 torch.cat(ctrs)[None, None].expand(prob.shape))
 
-    def export_forward(self, images: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+    def export_forward(self, images: torch.Tensor,
+                       image_size: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, ...]:
         """Dense part + candidates of one normalised, padded image (1, 3, H, W): what ONNX
-        export keeps in the graph (``deepinfrared_d2.deploy.onnx_export``); (1, ., 1, N)."""
+        export keeps in the graph (``deepinfrared_d2.deploy.onnx_export``); (1, ., 1, N).
+        ``image_size`` is not needed (boxes are clipped in ``cell_detections``)."""
         return tuple(t[None] for t in self.image_candidates(self.forward_dense(images), 0))
 
     def postprocess_params(self) -> Dict[str, float]:

@@ -1,7 +1,7 @@
 """The OSCAR meta-architecture: backbone + FlexFPN (P2, P3) -> cascade head (spec 4-7)."""
 from __future__ import annotations
 
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -214,9 +214,11 @@ class OSCAR(DenseDetector):
         return dense_cells(outputs.refine_logits, outputs.refine_deltas, outputs.noco_logits,
                            coarse_up, self.decoded_anchors(outputs), self.refine_stride)
 
-    def export_forward(self, images: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+    def export_forward(self, images: torch.Tensor,
+                       image_size: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, ...]:
         """Dense part + per-cell decoding on normalised, padded images (B, 3, H, W): what ONNX
-        export keeps in the graph (``deepinfrared_d2.deploy.onnx_export``)."""
+        export keeps in the graph (``deepinfrared_d2.deploy.onnx_export``). ``image_size`` is
+        not needed (boxes are clipped in ``cell_detections``)."""
         return self.dense_detections(self.forward_dense(images))
 
     def postprocess_params(self) -> Dict[str, float]:
