@@ -16,7 +16,7 @@ from deepinfrared_d2.data import read_image_bgr
 from deepinfrared_d2.data.mapper import NoCoDatasetMapper
 from deepinfrared_d2.deploy import cell_detections, nms
 from deepinfrared_d2.deploy.compare import candidate_differences, matched_differences
-from deepinfrared_d2.deploy.onnx_export import ExportGraph, export_onnx
+from deepinfrared_d2.deploy.onnx_export import ExportGraph, export_onnx, exportable
 from deepinfrared_d2.deploy.onnx_runtime import OnnxDetector
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -124,33 +124,56 @@ def test_detections_have_sorted_corners_and_keep_their_centre():
     assert scores.tolist() == pytest.approx([0.9, 0.8])
 
 
+@pytest.fixture(scope="module")
+def detectron2_models():
+    return {name: fresh_model(name)[1] for name in ("faster_rcnn", "retinanet")}
+
+
 @pytest.mark.parametrize("seed", range(3))
-def test_clip_both_is_detectron2s_rcnn_postprocessing(seed):
-    """``clip="both"`` = ``fast_rcnn_inference`` + ``detector_postprocess`` on boxes that cross
-    the border or lie outside it, two classes, an input resized from the original image."""
+@pytest.mark.parametrize("detector", ["faster_rcnn", "retinanet"])
+def test_cell_detections_repeat_detectron2s_postprocessing(detector, seed, detectron2_models):
+    """The adapters' post-processing (their ``clip`` order) against Detectron2's own code (R-CNN:
+    ``fast_rcnn_inference``; RetinaNet: ``inference_single_image``; then
+    ``detector_postprocess``) on boxes that cross the border or lie outside it, two classes, an
+    input resized from the original image."""
     from detectron2.modeling.postprocessing import detector_postprocess
     from detectron2.modeling.roi_heads.fast_rcnn import fast_rcnn_inference_single_image
+    from detectron2.structures import Boxes
 
     rng = np.random.default_rng(seed)
     num, classes, (h, w), original = 400, 2, (60, 80), (45, 100)
-    xy = rng.uniform(-20, 90, (num, classes, 2)).astype(np.float32)
-    boxes = np.concatenate([xy, xy + rng.uniform(1, 15, (num, classes, 2))], axis=2)
-    prob = rng.dirichlet(np.ones(classes + 1), num).astype(np.float32)  # + background
-    # IoU 0.6 as predicted, 0.2 once clipped to the image: both kept
-    boxes[:2, 0] = [[-10, 5, 2, 15], [-10, 5, 10, 15]]
-    prob[:2] = [[0.9, 0.05, 0.05], [0.8, 0.1, 0.1]]
-    ref = fast_rcnn_inference_single_image(torch.from_numpy(boxes.reshape(num, -1)),
-                                           torch.from_numpy(prob), (h, w), 0.05, 0.5, 50)[0]
+    xy = rng.uniform(-20, 90, (num, 2)).astype(np.float32)
+    boxes = np.concatenate([xy, xy + rng.uniform(1, 15, (num, 2))], axis=1)
+    # IoU 0.6 as predicted, 0.2 once clipped to the image: R-CNN keeps both, RetinaNet one
+    boxes[:2] = [[-10, 5, 2, 15], [-10, 5, 10, 15]]
+    prob = rng.dirichlet(np.ones(classes + 1), num).astype(np.float32)[:, :classes]
+    prob[:2] = [[0.9, 0.05], [0.8, 0.1]]
+    model = detectron2_models[detector]
+    params = exportable(model).postprocess_params()
+    if detector == "faster_rcnn":
+        params.update(score_thresh=0.05, nms_pre=num * classes, nms_thresh=0.5, max_per_image=50)
+        with_background = np.concatenate([prob, 1 - prob.sum(1, keepdims=True)], axis=1)
+        ref = fast_rcnn_inference_single_image(
+            torch.from_numpy(np.tile(boxes, classes)), torch.from_numpy(with_background),
+            (h, w), 0.05, 0.5, 50)[0]
+    else:  # boxes as anchors with zero deltas; the adapter's top-k candidates as cells
+        ref = model.inference_single_image([Boxes(torch.from_numpy(boxes))],
+                                           [torch.from_numpy(prob.copy())],
+                                           [torch.zeros(num, 4)], (h, w))
+        top = torch.from_numpy(prob).flatten().topk(params["nms_pre"])[1].numpy()
+        anchor, cls = top // classes, top % classes
+        prob = np.eye(classes, dtype=np.float32)[cls] * prob[anchor, cls, None]
+        boxes = boxes[anchor]
     ref = detector_postprocess(ref, *original)
-    cell_boxes = boxes.reshape(-1, 4).T[:, None]  # (4, 1, R*K): one cell per (RoI, class)
-    cell_prob = (prob[:, :classes, None] * np.eye(classes, dtype=np.float32)).reshape(-1, classes)
+    cell_boxes = np.repeat(boxes, classes, axis=0).T[:, None]  # (4, 1, N*K): (box, class) cells
+    cell_prob = (prob[:, :, None] * np.eye(classes, dtype=np.float32)).reshape(-1, classes)
     cell_prob = cell_prob.T[:, None]
     found, scores, found_classes = cell_detections(
         cell_boxes, cell_prob, np.ones_like(cell_prob), image_size=(h, w), original_size=original,
-        score_thresh=0.05, nms_pre=num * classes, nms_thresh=0.5, max_per_image=50, clip="both")
-    assert 0 < len(scores) == len(ref) < 50  # some empty boxes dropped
+        **params)
+    assert 0 < len(scores) == len(ref) < params["max_per_image"]
     np.testing.assert_allclose(found, ref.pred_boxes.tensor.numpy(), rtol=0, atol=1e-4)
-    np.testing.assert_array_equal(scores, ref.scores.numpy())
+    np.testing.assert_allclose(scores, ref.scores.numpy(), rtol=1e-6, atol=0)
     np.testing.assert_array_equal(found_classes, ref.pred_classes.numpy())
 
 

@@ -73,7 +73,7 @@ class RetinaNetExport(nn.Module):
         return {"score_thresh": m.test_score_thresh,
                 "nms_pre": m.test_topk_candidates * len(m.head_in_features),
                 "nms_thresh": m.test_nms_thresh, "max_per_image": m.max_detections_per_image,
-                "clip": "both"}
+                "clip": "after_nms"}
 
 
 class RCNNExport(nn.Module):
