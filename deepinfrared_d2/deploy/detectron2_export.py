@@ -14,7 +14,7 @@ from typing import Dict, Optional, Tuple
 import torch
 import torch.nn.functional as F
 from detectron2.modeling.meta_arch.rcnn import GeneralizedRCNN
-from detectron2.modeling.meta_arch.retinanet import RetinaNet, permute_to_N_HWA_K
+from detectron2.modeling.meta_arch.retinanet import permute_to_N_HWA_K
 from detectron2.modeling.proposal_generator import RPN
 from detectron2.modeling.roi_heads import StandardROIHeads
 from detectron2.structures import Boxes
@@ -26,10 +26,10 @@ from ..modeling.postprocess import top_count
 __all__ = ["RCNNExport", "RetinaNetExport"]
 
 
-class RetinaNetExport(nn.Module):
-    """Detectron2's ``RetinaNet`` (its weights and settings) behind the export interface."""
+class _Detectron2Export(nn.Module):
+    """A Detectron2 model (its weights and settings) with the attributes ``ExportGraph`` reads."""
 
-    def __init__(self, model: RetinaNet):
+    def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
 
@@ -44,6 +44,10 @@ class RetinaNetExport(nn.Module):
     @property
     def pixel_std(self) -> torch.Tensor:
         return self.model.pixel_std
+
+
+class RetinaNetExport(_Detectron2Export):
+    """Detectron2's ``RetinaNet`` behind the export interface."""
 
     def export_forward(self, images: torch.Tensor, image_size: Optional[torch.Tensor] = None
                        ) -> Tuple[torch.Tensor, ...]:
@@ -76,7 +80,7 @@ class RetinaNetExport(nn.Module):
                 "clip": "after_nms"}
 
 
-class RCNNExport(nn.Module):
+class RCNNExport(_Detectron2Export):
     """Detectron2's Faster R-CNN (``GeneralizedRCNN`` with an ``RPN`` and
     ``StandardROIHeads``, no mask or keypoint head) behind the export interface.
 
@@ -90,7 +94,6 @@ class RCNNExport(nn.Module):
     """
 
     def __init__(self, model: GeneralizedRCNN):
-        super().__init__()
         problems = [what for what, bad in (
             ("a proposal generator other than Detectron2's RPN",
              not isinstance(model.proposal_generator, RPN)),
@@ -101,19 +104,7 @@ class RCNNExport(nn.Module):
         if problems:
             raise TypeError(f"{type(model).__name__} cannot be exported to ONNX: it has "
                             + " and ".join(problems) + " (only Faster R-CNN is supported)")
-        self.model = model
-
-    @property
-    def backbone(self) -> nn.Module:
-        return self.model.backbone
-
-    @property
-    def pixel_mean(self) -> torch.Tensor:
-        return self.model.pixel_mean
-
-    @property
-    def pixel_std(self) -> torch.Tensor:
-        return self.model.pixel_std
+        super().__init__(model)
 
     def export_forward(self, images: torch.Tensor, image_size: torch.Tensor
                        ) -> Tuple[torch.Tensor, ...]:
