@@ -1,5 +1,6 @@
 """Export a trained detector to ONNX: pixel normalisation, padding, the dense network and the
-per-cell box decoding in the graph; selection and NMS stay in NumPy (``cell_detections``).
+per-cell box decoding in the graph (for Faster R-CNN also its proposals and RoI stage); the
+final selection and NMS stay in NumPy (``cell_detections``).
 
 A model can be exported when it provides ``export_forward(images, image_size) -> (boxes,
 select_prob, score_factor)`` on a normalised, padded image (1, 3, H, W) whose unpadded size is
