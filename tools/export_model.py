@@ -21,7 +21,8 @@ near-tied scores may come out in either order) and the mNoCoAP of each (equal to
 
 Exit codes: 0 written and checked, 1 the check failed (outputs differ beyond tolerance),
 2 bad input (bad arguments, missing weights or a checkpoint that leaves model weights
-unloaded, unreadable image, unknown or malformed dataset).
+unloaded, unreadable image, unknown or malformed dataset, a model that cannot be exported,
+e.g. a Mask R-CNN).
 """
 from __future__ import annotations
 
