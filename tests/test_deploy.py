@@ -34,6 +34,26 @@ def test_nms_equals_torchvision(seed):
     assert np.array_equal(nms(boxes, scores, 0.5, max_keep=7), expected[:7])
 
 
+# The CPU recipes' backbone at half its width, on the CPU.
+HALF_WIDTH = ["MODEL.DEVICE", "cpu", "MODEL.FLEX_RESNET.STEM_CHANNELS", "16",
+              "MODEL.FLEX_RESNET.BASE_CHANNELS", "16", "MODEL.FLEX_FPN.OUT_CHANNELS", "32"]
+# Config file and test-time overrides of each detector built from a CPU-recipe YAML.
+YAML_DETECTORS = {
+    "retinanet": ("projects/Detectron2Baselines/configs/retinanet_R18_FPN_cpu.yaml", [
+        # every anchor a candidate, 100 per level
+        "MODEL.RETINANET.SCORE_THRESH_TEST", "0.0", "MODEL.RETINANET.TOPK_CANDIDATES_TEST",
+        "100", "TEST.DETECTIONS_PER_IMAGE", "60"]),
+    "faster_rcnn": ("projects/Detectron2Baselines/configs/faster_rcnn_R18_FPN_cpu.yaml", [
+        # every RoI a candidate
+        "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0", "MODEL.RPN.PRE_NMS_TOPK_TEST", "300",
+        "MODEL.RPN.POST_NMS_TOPK_TEST", "200", "TEST.DETECTIONS_PER_IMAGE", "60"]),
+    "fcos": ("projects/FCOS/configs/fcos_rfla_R18_FPN_cpu.yaml", [
+        # FCOS-RFLA; every point a candidate, 100 per level: P3 has more, P7 fewer
+        "MODEL.FCOS.FEAT_CHANNELS", "32", "MODEL.FCOS.TEST_SCORE_THRESH", "0.0",
+        "MODEL.FCOS.TEST_NMS_PRE", "100", "MODEL.FCOS.TEST_MAX_PER_IMAGE", "60"]),
+}
+
+
 def fresh_model(detector: str):
     """A freshly initialised half-width detector (seeded) with detections to compare."""
     torch.manual_seed(3)
@@ -41,26 +61,9 @@ def fresh_model(detector: str):
         cfg = oscar_cfg(**{"MODEL.FLEX_RESNET.BASE_CHANNELS": "16",
                            "MODEL.FLEX_RESNET.STEM_CHANNELS": "16",
                            "MODEL.OSCAR.STACKED_CONVS": "2", "MODEL.OSCAR.HEAD_INIT_STD": "0.1"})
-    elif detector == "retinanet":  # every anchor a candidate, 100 per level
-        cfg = get_cfg(os.path.join(ROOT, "projects/Detectron2Baselines/configs/"
-                                         "retinanet_R18_FPN_cpu.yaml"), [
-            "MODEL.DEVICE", "cpu", "MODEL.FLEX_RESNET.STEM_CHANNELS", "16",
-            "MODEL.FLEX_RESNET.BASE_CHANNELS", "16", "MODEL.FLEX_FPN.OUT_CHANNELS", "32",
-            "MODEL.RETINANET.SCORE_THRESH_TEST", "0.0", "MODEL.RETINANET.TOPK_CANDIDATES_TEST",
-            "100", "TEST.DETECTIONS_PER_IMAGE", "60"])
-    elif detector == "faster_rcnn":  # every RoI a candidate
-        cfg = get_cfg(os.path.join(ROOT, "projects/Detectron2Baselines/configs/"
-                                         "faster_rcnn_R18_FPN_cpu.yaml"), [
-            "MODEL.DEVICE", "cpu", "MODEL.FLEX_RESNET.STEM_CHANNELS", "16",
-            "MODEL.FLEX_RESNET.BASE_CHANNELS", "16", "MODEL.FLEX_FPN.OUT_CHANNELS", "32",
-            "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0", "MODEL.RPN.PRE_NMS_TOPK_TEST", "300",
-            "MODEL.RPN.POST_NMS_TOPK_TEST", "200", "TEST.DETECTIONS_PER_IMAGE", "60"])
-    else:  # FCOS-RFLA; every point a candidate, 100 per level: P3 has more, P7 fewer
-        cfg = get_cfg(os.path.join(ROOT, "projects/FCOS/configs/fcos_rfla_R18_FPN_cpu.yaml"), [
-            "MODEL.DEVICE", "cpu", "MODEL.FLEX_RESNET.STEM_CHANNELS", "16",
-            "MODEL.FLEX_RESNET.BASE_CHANNELS", "16", "MODEL.FLEX_FPN.OUT_CHANNELS", "32",
-            "MODEL.FCOS.FEAT_CHANNELS", "32", "MODEL.FCOS.TEST_SCORE_THRESH", "0.0",
-            "MODEL.FCOS.TEST_NMS_PRE", "100", "MODEL.FCOS.TEST_MAX_PER_IMAGE", "60"])
+    else:
+        config, overrides = YAML_DETECTORS[detector]
+        cfg = get_cfg(os.path.join(ROOT, config), HALF_WIDTH + overrides)
     model = build_model(cfg).eval()
     if detector == "faster_rcnn":  # wider classifiers, so that scores do not all tie
         with torch.no_grad():
