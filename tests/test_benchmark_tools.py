@@ -47,10 +47,12 @@ def test_train_step_variants_side_by_side(capsys, sirst_root):
 def test_models_back_ends_and_breakdown(capsys, sirst_root):
     tool = load_tool("benchmark_models")
     assert tool.main(["--config-file", CONFIG, "--input-size", "64", "96", "--runs", "1",
-                      "--backends", "eager", "channels_last", "onnxruntime", "--breakdown",
+                      "--backends", "eager", "channels_last", "onnxruntime", "onnxruntime_int8",
+                      "--breakdown",
                       "--json", *TINY]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert set(result["ms_per_image"]) == {"eager", "channels_last", "onnxruntime"}
+    assert set(result["ms_per_image"]) == {"eager", "channels_last", "onnxruntime",
+                                           "onnxruntime_int8"}
     assert all(v["ms_min"] > 0 for v in result["ms_per_image"].values())
     parts = result["breakdown_ms"]
     assert {"backbone.bottom_up", "backbone.lateral_convs", "backbone.fpn_convs",

@@ -118,10 +118,20 @@ def test_demo_runs_the_exported_onnx_model(tmp_path, sirst_root, checkpoint):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     r = subprocess.run([sys.executable, os.path.join(ROOT, "tools/export_model.py"),
                         "--config-file", CONFIG, "--output", str(onnx_file), "--check",
-                        images[0], "--check", images[1], "MODEL.WEIGHTS", checkpoint],
+                        images[0], "--check", images[1], "--int8", str(tmp_path / "int8.onnx"),
+                        "--calibration-dataset", "sirst_v2_mini_trainval",
+                        "--calibration-images", "3", "MODEL.WEIGHTS", checkpoint],
                        capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "max |ONNX Runtime - PyTorch| over 2 image(s)" in r.stdout
+    assert "int8, calibrated on 3 images" in r.stdout
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "tools/demo.py"), "--onnx",
+                        str(tmp_path / "int8.onnx"), "--input", *images, "--output",
+                        str(tmp_path / "int8")],
+                       capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert {rec["image_id"] for rec in load_results_file(str(tmp_path / "int8/results.json"))} \
+        == set(IDS)
     out = tmp_path / "out"
     r = subprocess.run([sys.executable, os.path.join(ROOT, "tools/demo.py"), "--onnx",
                         str(onnx_file), "--input", *images, "--output", str(out)],

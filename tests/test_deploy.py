@@ -1,9 +1,11 @@
 """Deployment: the NumPy post-processor against torchvision's NMS, and an ONNX export of a
 freshly initialised OSCAR, FCOS-RFLA and (Detectron2's) RetinaNet and Faster R-CNN whose ONNX
-Runtime outputs and detections equal PyTorch's on real SIRST-V2 images of two sizes."""
+Runtime outputs and detections equal PyTorch's on real SIRST-V2 images of two sizes, and
+their int8 versions."""
 import os
 
 import numpy as np
+import onnx
 import pytest
 import torch
 from detectron2.data import DatasetCatalog
@@ -18,6 +20,7 @@ from deepinfrared_d2.deploy import cell_detections, nms
 from deepinfrared_d2.deploy.compare import candidate_differences, matched_differences
 from deepinfrared_d2.deploy.onnx_export import ExportGraph, export_onnx, exportable
 from deepinfrared_d2.deploy.onnx_runtime import OnnxDetector
+from deepinfrared_d2.deploy.quantize import output_convs, quantize_int8
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -87,13 +90,17 @@ def exported(request, tmp_path_factory):
     return cfg, model, path
 
 
+def two_real_images():
+    """Dataset dicts of two mini_test images of different sizes."""
+    records = {r["image_id"]: r for r in DatasetCatalog.get("sirst_v2_mini_test")}
+    return [records["Misc_70"], records["Misc_96"]]
+
+
 def test_onnx_runtime_equals_pytorch_on_real_images(exported, sirst_root):
     cfg, model, path = exported
     detector = OnnxDetector(path, threads=1)
-    records = {r["image_id"]: r for r in DatasetCatalog.get("sirst_v2_mini_test")}
     sizes = set()
-    for image_id in ("Misc_70", "Misc_96"):
-        record = records[image_id]
+    for record in two_real_images():
         bgr = read_image_bgr(record["file_name"])
         sizes.add(bgr.shape[:2])
         # dense outputs: same graph, same numbers up to float rounding
@@ -209,3 +216,32 @@ def test_a_file_that_is_not_an_export_is_a_clear_error(tmp_path):
     bad.write_bytes(b"not onnx")
     with pytest.raises(ValueError, match="model.onnx: cannot be loaded"):
         OnnxDetector(str(bad))
+
+
+def test_int8_quantizes_every_convolution_but_the_predictors(exported, sirst_root, tmp_path):
+    cfg, model, path = exported
+    images = [read_image_bgr(r["file_name"]) for r in two_real_images()]
+    proto = onnx.load(quantize_int8(path, str(tmp_path / "int8.onnx"), images))
+    made_by = {out: node.op_type for node in proto.graph.node for out in node.output}
+    convs = [node for node in proto.graph.node if node.op_type == "Conv"]
+    predictors = set(output_convs(onnx.load(path)))
+    assert 0 < len(predictors) < len(convs)
+    for node in convs:  # int8 weights reach a Conv through a DequantizeLinear
+        assert (made_by.get(node.input[1]) == "DequantizeLinear") == (node.name not in predictors)
+    detector = OnnxDetector(str(tmp_path / "int8.onnx"), threads=1)
+    assert detector.meta["quantization"]["calibration_images"] == 2
+    assert len(detector(images[0])[1]) > 0
+
+
+def test_int8_oscar_follows_the_float_model(sirst_root, tmp_path):
+    cfg, model = fresh_model("oscar")
+    path = export_onnx(cfg, model, str(tmp_path / "oscar.onnx"), sample_size=(128, 160))
+    images = [read_image_bgr(r["file_name"]) for r in two_real_images()]
+    int8 = OnnxDetector(quantize_int8(path, str(tmp_path / "int8.onnx"), images), threads=1)
+    float32 = OnnxDetector(path, threads=1)
+    for image in images:
+        x = float32.preprocess(image)
+        for a, b in zip(float32.dense(x), int8.dense(x)):  # boxes, select_prob, score_factor
+            assert not np.array_equal(a, b) and np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.8
+    with pytest.raises(ValueError, match="no calibration images"):
+        quantize_int8(path, str(tmp_path / "none.onnx"), [])

@@ -19,7 +19,8 @@ Works for any registered model (the config names it, see ``deepinfrared_d2.confi
   alike): ``eager`` PyTorch (memory format of ``MODEL.CHANNELS_LAST``), ``channels_last``
   (eager, NHWC), ``compiled`` (the dense part under ``torch.compile``, inductor; compile time
   noted apart), ``onnxruntime`` (the model exported by ``deepinfrared_d2.deploy.onnx_export``
-  on ONNX Runtime's CPU provider, same NumPy post-processing; CPU only);
+  on ONNX Runtime's CPU provider, same NumPy post-processing; CPU only), ``onnxruntime_int8``
+  (the same, quantized by ``deepinfrared_d2.deploy.quantize``);
 - ``--breakdown``: eager milliseconds per part (each backbone/neck/head sub-module, decoding,
   post-processing) of one image, median over the runs.
 
@@ -44,6 +45,7 @@ import time
 from collections import defaultdict
 from typing import Callable, Dict, Tuple
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -112,18 +114,24 @@ def pytorch_runner(model: nn.Module, size: Tuple[int, int]) -> Callable[[], obje
     return run
 
 
-def onnxruntime_runner(cfg, model: nn.Module, size: Tuple[int, int]) -> Callable[[], object]:
-    """The same on ONNX Runtime: ``model`` exported (``export_onnx``), graph + the NumPy
-    post-processing, with as many threads as torch."""
+def onnxruntime_runner(cfg, model: nn.Module, size: Tuple[int, int],
+                       int8: bool = False) -> Callable[[], object]:
+    """The same on ONNX Runtime: ``model`` exported (``export_onnx``; with ``int8``, then
+    quantized, calibrated on the timing image: the time does not depend on the ranges),
+    graph + the NumPy post-processing, with as many threads as torch."""
     from deepinfrared_d2.deploy.onnx_export import export_onnx
     from deepinfrared_d2.deploy.onnx_runtime import OnnxDetector
+    from deepinfrared_d2.deploy.quantize import quantize_int8
 
+    h, w = size
+    bgr = torch.randint(0, 256, (h, w, 3), dtype=torch.uint8).numpy()
     with tempfile.TemporaryDirectory() as tmp:
         path = export_onnx(cfg, copy.deepcopy(model), os.path.join(tmp, "model.onnx"), size)
+        if int8:
+            path = quantize_int8(path, os.path.join(tmp, "model.int8.onnx"), [bgr])
         spin = os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE"
         detector = OnnxDetector(path, threads=torch.get_num_threads(), spin=spin)
-    h, w = size
-    image = torch.randint(0, 256, (1, 3, h, w), dtype=torch.uint8).float().numpy()
+    image = bgr.transpose(2, 0, 1)[None].astype(np.float32)  # already the network input size
     params = detector.meta["postprocess_params"]
 
     def run():
@@ -151,7 +159,7 @@ def backend_runner(cfg, model: nn.Module, backend: str, size: Tuple[int, int]):
         start = time.perf_counter()
         run()  # compiles
         return run, f"compile {time.perf_counter() - start:.1f} s"
-    return onnxruntime_runner(cfg, model, size), None
+    return onnxruntime_runner(cfg, model, size, int8=backend == "onnxruntime_int8"), None
 
 
 def time_backends(cfg, model: nn.Module, backends, size: Tuple[int, int],
@@ -230,7 +238,8 @@ def main(argv=None) -> int:
                         help="torch CPU threads (0: default)")
     parser.add_argument("--no-timing", action="store_true")
     parser.add_argument("--backends", nargs="+", default=["eager"],
-                        choices=["eager", "channels_last", "compiled", "onnxruntime"],
+                        choices=["eager", "channels_last", "compiled", "onnxruntime",
+                                 "onnxruntime_int8"],
                         help="inference back-ends to time (default: eager)")
     parser.add_argument("--breakdown", action="store_true",
                         help="also print eager ms per part of the model")

@@ -19,6 +19,12 @@ the largest differences printed.
 1e-4, each box within 1e-3 px of the other side's box of the same score, up to 1e-4, since
 near-tied scores may come out in either order) and the mNoCoAP of each (equal to 1e-6).
 
+``--int8 FILE`` also writes an int8 version (``deepinfrared_d2.deploy.quantize``: every
+convolution but the predictors in int8, calibrated on ``--calibration-images`` images of
+``--calibration-dataset``, by default the config's first training split); with
+``--check-dataset`` its detections are scored too, and it must keep the float model's
+mNoCoAP within 0.005 (it is not expected to equal it).
+
 Exit codes: 0 written and checked, 1 the check failed (outputs differ beyond tolerance),
 2 bad input (bad arguments, missing weights or a checkpoint that leaves model weights
 unloaded, unreadable image, unknown or malformed dataset, a model that cannot be exported,
@@ -30,7 +36,7 @@ import argparse
 import json
 import os
 import sys
-from typing import Dict
+from typing import Dict, List, Optional
 
 import numpy as np
 import torch
@@ -42,6 +48,7 @@ from deepinfrared_d2.data.mapper import NoCoDatasetMapper
 from deepinfrared_d2.deploy.compare import candidate_differences, matched_differences
 from deepinfrared_d2.deploy.onnx_export import ExportGraph, export_onnx, exportable
 from deepinfrared_d2.deploy.onnx_runtime import OnnxDetector
+from deepinfrared_d2.deploy.quantize import quantize_int8
 from deepinfrared_d2.engine import CheckpointError, load_trained_model, setup_cfg
 from deepinfrared_d2.evaluation import evaluate_records
 from deepinfrared_d2.evaluation.evaluator import instances_to_detections
@@ -55,6 +62,7 @@ from sirst.results import detections_to_records
 BOX_TOL_PX = 1e-3
 PROB_TOL = 1e-4
 NOCOAP_TOL = 1e-6  # largest accepted |mNoCoAP(ONNX Runtime) - mNoCoAP(PyTorch)| on a split
+INT8_NOCOAP_LOSS = 0.005  # largest accepted mNoCoAP(PyTorch) - mNoCoAP(int8 model) on a split
 
 
 def compare(detector: OnnxDetector, model: torch.nn.Module, image: np.ndarray) -> dict:
@@ -67,11 +75,13 @@ def compare(detector: OnnxDetector, model: torch.nn.Module, image: np.ndarray) -
     return dict(zip(("boxes", "select_prob", "score_factor"), diffs))
 
 
-def check_dataset(detector: OnnxDetector, model: torch.nn.Module, cfg, name: str) -> Dict:
+def check_dataset(detector: OnnxDetector, model: torch.nn.Module, cfg, name: str,
+                  int8: Optional[OnnxDetector] = None) -> Dict:
     """Detections of PyTorch (float32) and ONNX Runtime on every image of split ``name``:
-    count mismatches, largest box / score differences, and the mNoCoAP of each."""
+    count mismatches, largest box / score differences, and the mNoCoAP of each (and of the
+    ``int8`` model, when given)."""
     mapper = NoCoDatasetMapper(cfg, is_train=False)
-    records = {"pytorch": [], "onnxruntime": []}
+    records = {"pytorch": [], "onnxruntime": [], **({"onnxruntime_int8": []} if int8 else {})}
     out = {"images": 0, "count_mismatches": 0, "max_box_diff_px": 0.0, "max_score_diff": 0.0}
     for rec in tqdm(DatasetCatalog.get(name), desc=f"check {name}", unit="img"):
         with torch.no_grad():
@@ -87,9 +97,19 @@ def check_dataset(detector: OnnxDetector, model: torch.nn.Module, cfg, name: str
             out["max_score_diff"] = max(out["max_score_diff"], score_diff)
         records["pytorch"] += detections_to_records(rec["image_id"], ref.scores, ref.boxes)
         records["onnxruntime"] += detections_to_records(rec["image_id"], scores, boxes)
+        if int8:
+            boxes, scores, _ = int8(read_image_bgr(rec["file_name"]))
+            records["onnxruntime_int8"] += detections_to_records(rec["image_id"], scores, boxes)
     for backend, recs in records.items():
         out[f"mNoCoAP_{backend}"] = evaluate_records(name, recs, box_ap=False)["noco"]["mNoCoAP"]
     return out
+
+
+def calibration_files(name: str, n: int) -> List[str]:
+    """``n`` image files of split ``name`` (all if it has fewer), drawn with a fixed seed."""
+    files = [rec["file_name"] for rec in load_dataset(name)]
+    pick = np.random.default_rng(0).choice(len(files), min(n, len(files)), replace=False)
+    return [files[i] for i in sorted(pick)]
 
 
 def main(argv=None) -> int:
@@ -102,6 +122,13 @@ def main(argv=None) -> int:
                     help="an image to compare ONNX Runtime with PyTorch on (repeatable)")
     ap.add_argument("--check-dataset", metavar="NAME",
                     help="also compare detections and mNoCoAP on this registered split")
+    ap.add_argument("--int8", type=output_file, metavar="FILE",
+                    help="also write an int8 version of the model to FILE")
+    ap.add_argument("--calibration-dataset", metavar="NAME",
+                    help="registered split whose images calibrate --int8 (default: the "
+                         "config's first DATASETS.TRAIN)")
+    ap.add_argument("--calibration-images", type=count, default=32,
+                    help="images of it to calibrate on, drawn with a fixed seed (default 32)")
     ap.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ...")
     args = ap.parse_args(argv)
 
@@ -111,6 +138,9 @@ def main(argv=None) -> int:
         images = [read_image_bgr(p) for p in args.check]
         if args.check_dataset:
             load_dataset(args.check_dataset)  # checked before the export, not after it
+        if args.int8:
+            calibration = calibration_files(args.calibration_dataset or cfg.DATASETS.TRAIN[0],
+                                            args.calibration_images)
         model = load_trained_model(cfg)  # float32: the export is never autocast
         exportable(model)  # TypeError: e.g. Detectron2's Faster R-CNN
     except TypeError as e:
@@ -138,9 +168,19 @@ def main(argv=None) -> int:
     if not ok:
         print(f"error: ONNX Runtime differs from PyTorch beyond {BOX_TOL_PX} px / {PROB_TOL}",
               file=sys.stderr)
+    int8 = None
+    if args.int8:
+        quantize_int8(args.output, args.int8, (read_image_bgr(f) for f in calibration))
+        print(f"wrote {args.int8} ({os.path.getsize(args.int8) / 1e6:.1f} MB, int8, "
+              f"calibrated on {len(calibration)} images)")
+        int8 = OnnxDetector(args.int8)
     if args.check_dataset:
-        found = check_dataset(detector, model, cfg, args.check_dataset)
+        found = check_dataset(detector, model, cfg, args.check_dataset, int8)
         print(json.dumps({"dataset": args.check_dataset, **found}))
+        if int8 and found["mNoCoAP_pytorch"] - found["mNoCoAP_onnxruntime_int8"] > INT8_NOCOAP_LOSS:
+            print(f"error: the int8 model loses more than {INT8_NOCOAP_LOSS} mNoCoAP on "
+                  f"{args.check_dataset}", file=sys.stderr)
+            ok = False
         same = (found["count_mismatches"] == 0 and found["max_box_diff_px"] <= BOX_TOL_PX
                 and found["max_score_diff"] <= PROB_TOL
                 and abs(found["mNoCoAP_onnxruntime"] - found["mNoCoAP_pytorch"]) <= NOCOAP_TOL)
