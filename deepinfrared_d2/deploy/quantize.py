@@ -10,9 +10,9 @@ scores keep float resolution (8-bit logits would create exact score ties, which 
 then orders arbitrarily). Weights use 7 of their 8 bits (``reduce_range``): on CPUs without
 VNNI (AVX2, AVX-512 before Cascade Lake) ONNX Runtime multiplies uint8 x int8 with
 VPMADDUBSW, whose 16-bit pair sums saturate for full-range weights; with 7-bit weights they
-cannot (2 x 255 x 64 < 2^15), so the integer results, hence the detections, are the same on
-every x86 CPU. The file keeps the export's metadata (``OnnxDetector`` runs it as is) and
-records the quantization in it.
+cannot (2 x 255 x 64 < 2^15): the integer sums are exact with or without VNNI. The file
+keeps the export's metadata (``OnnxDetector`` runs it as is) and records the quantization in
+it.
 """
 from __future__ import annotations
 
