@@ -86,7 +86,8 @@ def check_dataset(detector: OnnxDetector, model: torch.nn.Module, cfg, name: str
     for rec in tqdm(DatasetCatalog.get(name), desc=f"check {name}", unit="img"):
         with torch.no_grad():
             ref = instances_to_detections(model([mapper(rec)])[0]["instances"])
-        boxes, scores, _ = detector(read_image_bgr(rec["file_name"]))
+        bgr = read_image_bgr(rec["file_name"])
+        boxes, scores, _ = detector(bgr)
         out["images"] += 1
         if len(scores) != len(ref.scores):
             out["count_mismatches"] += 1
@@ -98,7 +99,7 @@ def check_dataset(detector: OnnxDetector, model: torch.nn.Module, cfg, name: str
         records["pytorch"] += detections_to_records(rec["image_id"], ref.scores, ref.boxes)
         records["onnxruntime"] += detections_to_records(rec["image_id"], scores, boxes)
         if int8:
-            boxes, scores, _ = int8(read_image_bgr(rec["file_name"]))
+            boxes, scores, _ = int8(bgr)
             records["onnxruntime_int8"] += detections_to_records(rec["image_id"], scores, boxes)
     for backend, recs in records.items():
         out[f"mNoCoAP_{backend}"] = evaluate_records(name, recs, box_ap=False)["noco"]["mNoCoAP"]
