@@ -48,8 +48,7 @@ def test_models_back_ends_and_breakdown(capsys, sirst_root):
     tool = load_tool("benchmark_models")
     assert tool.main(["--config-file", CONFIG, "--input-size", "64", "96", "--runs", "1",
                       "--backends", "eager", "channels_last", "onnxruntime", "onnxruntime_int8",
-                      "--breakdown",
-                      "--json", *TINY]) == 0
+                      "--breakdown", "--json", *TINY]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert set(result["ms_per_image"]) == {"eager", "channels_last", "onnxruntime",
                                            "onnxruntime_int8"}
