@@ -157,3 +157,19 @@ def test_export_of_an_unsupported_detectron2_model_is_a_clear_error(tmp_path):
     assert ("faster_rcnn_R18_FPN_cpu.yaml: GeneralizedRCNN cannot be exported to ONNX: it has a "
             "mask or keypoint head (only Faster R-CNN is supported)") in r.stderr
     assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--int8", "{out}"], "--int8 must name another file than --output"),
+    (["--int8", "{tmp}/q.onnx", "--calibration-dataset", "no_such_split"], "no_such_split"),
+])
+def test_export_refuses_bad_int8_arguments(tmp_path, args, message):
+    out = str(tmp_path / "m.onnx")
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "tools/export_model.py"),
+                        "--config-file", os.path.join(ROOT, "projects/OSCAR/configs/"
+                                                            "oscar_R18_FPN_P2_cpu.yaml"),
+                        "--output", out, *(a.format(out=out, tmp=tmp_path) for a in args)],
+                       capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert message in r.stderr
+    assert not os.listdir(tmp_path)

@@ -133,6 +133,8 @@ def main(argv=None) -> int:
     ap.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ...")
     args = ap.parse_args(argv)
 
+    if args.int8 and os.path.abspath(args.int8) == os.path.abspath(args.output):
+        ap.error("--int8 must name another file than --output")
     args.opts = [*args.opts, "MODEL.DEVICE", "cpu"]
     try:
         cfg = setup_cfg(args, output=False)  # ValueError: a bad config or override
