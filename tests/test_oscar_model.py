@@ -164,7 +164,7 @@ def test_background_only_batch_has_zero_box_losses():
 
 @pytest.mark.parametrize("name", ["Base-OSCAR", "oscar_R18_FPN_P2_256_1x",
                                   "oscar_R18_FPN_P2_128_1x", "oscar_R18_FPN_P2_cpu",
-                                  "oscar_lite_R18_FPN_P2_cpu"])
+                                  "oscar_R18_FPN_P2_192_cpu", "oscar_lite_R18_FPN_P2_cpu"])
 def test_configs_load(name):
     cfg = oscar_cfg(name)
     assert cfg.MODEL.META_ARCHITECTURE == "OSCAR"

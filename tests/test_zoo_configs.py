@@ -257,7 +257,7 @@ def test_cpu_recipe_keeps_the_paper_model(cpu, paper):
 
 
 @pytest.mark.parametrize("name", [n for n in CONFIGS if n.endswith("_cpu")]
-                         + ["oscar_R18_FPN_P2_cpu"])
+                         + ["oscar_R18_FPN_P2_192_cpu"])
 def test_cpu_recipes_share_data_solver_and_backbone(name):
     path = (os.path.join(ROOT, "projects", "OSCAR", "configs", f"{name}.yaml")
             if name.startswith("oscar") else os.path.join(CONFIGS[name], f"{name}.yaml"))
@@ -269,6 +269,19 @@ def test_cpu_recipes_share_data_solver_and_backbone(name):
         assert cfg.MODEL.FLEX_RESNET[key] == base.MODEL.FLEX_RESNET[key]
     assert cfg.MODEL.BACKBONE.NAME == base.MODEL.BACKBONE.NAME
     assert cfg.MODEL.FLEX_FPN.OUT_CHANNELS == base.MODEL.FLEX_FPN.OUT_CHANNELS
+
+
+def test_oscar_cpu_recipe_departs_from_the_shared_one_only_in_crops_batch_schedule_towers():
+    configs = os.path.join(ROOT, "projects", "OSCAR", "configs")
+    own = flat(get_cfg(os.path.join(configs, "oscar_R18_FPN_P2_cpu.yaml")))
+    shared = flat(get_cfg(os.path.join(configs, "oscar_R18_FPN_P2_192_cpu.yaml")))
+    assert {k for k in own if own[k] != shared[k]} == {
+        "INPUT.TARGET_CROP.SIZE", "SOLVER.IMS_PER_BATCH", "SOLVER.EPOCH_ITERS", "SOLVER.MAX_ITER",
+        "SOLVER.CHECKPOINT_PERIOD", "MODEL.OSCAR.STACKED_CONVS", "OUTPUT_DIR"}
+    # about the same crop pixels per iteration, so the per-step price stays the shared one's
+    pixels = [math.prod(c["INPUT.TARGET_CROP.SIZE"]) * c["SOLVER.IMS_PER_BATCH"]
+              for c in (own, shared)]
+    assert 0.85 < pixels[0] / pixels[1] < 1.0
 
 
 # The figures of projects/*/README.md (tools/benchmark_models.py --input-size 512 512)
