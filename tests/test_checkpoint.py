@@ -46,7 +46,7 @@ def test_a_full_checkpoint_loads_with_a_one_line_report(tmp_path, model, caplog)
     other = _fresh()
     with caplog.at_level(logging.INFO, logger="deepinfrared_d2.engine.checkpoint"):
         SIRSTCheckpointer(other, require_all=True).load(str(tmp_path / "full.pth"))
-    assert "full.pth: 202 of 202 model weights matched, 0 missing, 0 unexpected" in caplog.text
+    assert "full.pth: 172 of 172 model weights matched, 0 missing, 0 unexpected" in caplog.text
     for (k, a), b in zip(model.state_dict().items(), other.state_dict().values()):
         assert torch.equal(a, b), k
 
@@ -66,7 +66,7 @@ def test_a_partial_checkpoint_is_refused_for_evaluation_and_reported_for_trainin
     state = {k: v for k, v in model.state_dict().items() if not k.startswith("head.")}
     state["old_head.weight"] = torch.zeros(3)
     torch.save({"model": state}, tmp_path / "partial.pth")
-    with pytest.raises(CheckpointError, match=r"partial.pth leaves \d+ of 202 model weights "
+    with pytest.raises(CheckpointError, match=r"partial.pth leaves \d+ of 172 model weights "
                                               r"unloaded \(e.g. head\.coarse"):
         SIRSTCheckpointer(_fresh(), require_all=True).load(str(tmp_path / "partial.pth"))
     caplog.clear()  # the refused load above reports too once an earlier test set INFO level
@@ -74,7 +74,7 @@ def test_a_partial_checkpoint_is_refused_for_evaluation_and_reported_for_trainin
         SIRSTCheckpointer(_fresh()).load(str(tmp_path / "partial.pth"))
     report = [r.getMessage() for r in caplog.records if "model weights matched" in r.getMessage()]
     assert len(report) == 1 and "unexpected (old_head.weight)" in report[0]
-    assert caplog.text.rstrip().endswith("these start from scratch: head (76)")
+    assert caplog.text.rstrip().endswith("these start from scratch: head (46)")
 
 
 def test_training_from_a_partial_checkpoint_says_what_starts_from_scratch(tmp_path, model, caplog):
@@ -86,8 +86,8 @@ def test_training_from_a_partial_checkpoint_says_what_starts_from_scratch(tmp_pa
     trainer = SIRSTTrainer(cfg)
     with caplog.at_level(logging.INFO, logger="deepinfrared_d2.engine.checkpoint"):
         trainer.resume_or_load(resume=False)
-    assert "backbone.pth does not hold 92 of 202 model weights; these start from scratch: " \
-           "backbone.lateral_convs (8), backbone.fpn_convs (8), head (76)" in caplog.text
+    assert "backbone.pth does not hold 62 of 172 model weights; these start from scratch: " \
+           "backbone.lateral_convs (8), backbone.fpn_convs (8), head (46)" in caplog.text
 
 
 @pytest.mark.parametrize("suffix", [".pth", ".pkl"])
@@ -117,7 +117,7 @@ def test_eval_only_refuses_foreign_and_non_checkpoints_with_exit_code_2(tmp_path
     torch.save(foreign, tmp_path / "foreign.pth")
     (tmp_path / "noise.pth").write_bytes(np.random.default_rng(1).bytes(1000))
     config = os.path.join(ROOT, "projects/OSCAR/configs/oscar_R18_FPN_P2_cpu.yaml")
-    for name, message in (("foreign.pth", "leaves 202 of 202 model weights unloaded (e.g. "
+    for name, message in (("foreign.pth", "leaves 172 of 172 model weights unloaded (e.g. "
                                           "backbone.bottom_up.layer1.0.bn1.bias"),
                           ("noise.pth", "not a checkpoint: ")):
         args = train_net.default_argument_parser().parse_args(
@@ -139,7 +139,7 @@ def test_export_refuses_a_partial_checkpoint(tmp_path, model):
                         "MODEL.WEIGHTS", str(tmp_path / "partial.pth")],
                        capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert "partial.pth leaves 2 of 202 model weights unloaded (e.g. head.scales.0.scale" \
+    assert "partial.pth leaves 2 of 172 model weights unloaded (e.g. head.scales.0.scale" \
         in r.stderr
     assert not (tmp_path / "m.onnx").exists()
 
