@@ -18,6 +18,16 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 import train_net  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
+CPU_CONFIG = os.path.join(ROOT, "projects/OSCAR/configs/oscar_R18_FPN_P2_cpu.yaml")
+
+
+def export_refused(*args) -> str:
+    """Run tools/export_model.py with ``args``; it must refuse with exit code 2 and no
+    traceback. Returns its stderr."""
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "tools/export_model.py"), *args],
+                       capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    return r.stderr
 
 
 class _Evil:
@@ -116,12 +126,11 @@ def test_eval_only_refuses_foreign_and_non_checkpoints_with_exit_code_2(tmp_path
     foreign = {"model": {"resnet.conv1.weight": torch.zeros(8, 3, 7, 7)}}
     torch.save(foreign, tmp_path / "foreign.pth")
     (tmp_path / "noise.pth").write_bytes(np.random.default_rng(1).bytes(1000))
-    config = os.path.join(ROOT, "projects/OSCAR/configs/oscar_R18_FPN_P2_cpu.yaml")
     for name, message in (("foreign.pth", "leaves 172 of 172 model weights unloaded (e.g. "
                                           "backbone.bottom_up.layer1.0.bn1.bias"),
                           ("noise.pth", "not a checkpoint: ")):
         args = train_net.default_argument_parser().parse_args(
-            ["--eval-only", "--config-file", config, "OUTPUT_DIR", str(tmp_path / "out"),
+            ["--eval-only", "--config-file", CPU_CONFIG, "OUTPUT_DIR", str(tmp_path / "out"),
              "MODEL.WEIGHTS", str(tmp_path / name)])
         assert train_net.run(args) == 2
         err = capsys.readouterr().err.strip()
@@ -132,15 +141,9 @@ def test_eval_only_refuses_foreign_and_non_checkpoints_with_exit_code_2(tmp_path
 def test_export_refuses_a_partial_checkpoint(tmp_path, model):
     state = {k: v for k, v in model.state_dict().items() if not k.startswith("head.scales")}
     torch.save({"model": state}, tmp_path / "partial.pth")
-    r = subprocess.run([sys.executable, os.path.join(ROOT, "tools/export_model.py"),
-                        "--config-file", os.path.join(ROOT, "projects/OSCAR/configs/"
-                                                            "oscar_R18_FPN_P2_cpu.yaml"),
-                        "--output", str(tmp_path / "m.onnx"),
-                        "MODEL.WEIGHTS", str(tmp_path / "partial.pth")],
-                       capture_output=True, text=True, cwd=ROOT, timeout=600)
-    assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert "partial.pth leaves 2 of 172 model weights unloaded (e.g. head.scales.0.scale" \
-        in r.stderr
+    err = export_refused("--config-file", CPU_CONFIG, "--output", str(tmp_path / "m.onnx"),
+                         "MODEL.WEIGHTS", str(tmp_path / "partial.pth"))
+    assert "partial.pth leaves 2 of 172 model weights unloaded (e.g. head.scales.0.scale" in err
     assert not (tmp_path / "m.onnx").exists()
 
 
@@ -149,13 +152,10 @@ def test_export_of_an_unsupported_detectron2_model_is_a_clear_error(tmp_path):
     mask_rcnn = SIRSTTrainer.build_model(get_cfg(config, ["MODEL.DEVICE", "cpu",
                                                           "MODEL.MASK_ON", "True"]))
     torch.save({"model": mask_rcnn.state_dict()}, tmp_path / "mask_rcnn.pth")
-    r = subprocess.run([sys.executable, os.path.join(ROOT, "tools/export_model.py"),
-                        "--config-file", config, "--output", str(tmp_path / "m.onnx"),
-                        "MODEL.WEIGHTS", str(tmp_path / "mask_rcnn.pth"), "MODEL.MASK_ON", "True"],
-                       capture_output=True, text=True, cwd=ROOT, timeout=600)
-    assert r.returncode == 2 and "Traceback" not in r.stderr
+    err = export_refused("--config-file", config, "--output", str(tmp_path / "m.onnx"),
+                         "MODEL.WEIGHTS", str(tmp_path / "mask_rcnn.pth"), "MODEL.MASK_ON", "True")
     assert ("faster_rcnn_R18_FPN_cpu.yaml: GeneralizedRCNN cannot be exported to ONNX: it has a "
-            "mask or keypoint head (only Faster R-CNN is supported)") in r.stderr
+            "mask or keypoint head (only Faster R-CNN is supported)") in err
     assert not (tmp_path / "m.onnx").exists()
 
 
@@ -165,11 +165,7 @@ def test_export_of_an_unsupported_detectron2_model_is_a_clear_error(tmp_path):
 ])
 def test_export_refuses_bad_int8_arguments(tmp_path, args, message):
     out = str(tmp_path / "m.onnx")
-    r = subprocess.run([sys.executable, os.path.join(ROOT, "tools/export_model.py"),
-                        "--config-file", os.path.join(ROOT, "projects/OSCAR/configs/"
-                                                            "oscar_R18_FPN_P2_cpu.yaml"),
-                        "--output", out, *(a.format(out=out, tmp=tmp_path) for a in args)],
-                       capture_output=True, text=True, cwd=ROOT, timeout=600)
-    assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert message in r.stderr
+    err = export_refused("--config-file", CPU_CONFIG, "--output", out,
+                         *(a.format(out=out, tmp=tmp_path) for a in args))
+    assert message in err
     assert not os.listdir(tmp_path)
